@@ -1,0 +1,231 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Tensors;
+using Mesh.Client;
+
+namespace Mesh.Cli;
+
+/// <summary>The <c>mesh</c> command tree. Every command talks to one gateway, named by --gateway.</summary>
+public static class MeshCommands
+{
+    private static readonly Option<string> Gateway = new("--gateway", "-g")
+    {
+        Description = "Silo gateway to talk to, host:port (env MESH_GATEWAY)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_GATEWAY") ?? MeshClientOptions.DefaultGateway,
+        Recursive = true,
+    };
+
+    private static readonly Option<string> Cluster = new("--cluster")
+    {
+        Description = "Cluster (region) the gateway belongs to (env MESH_CLUSTER)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_CLUSTER") ?? MeshClientOptions.DefaultClusterId,
+        Recursive = true,
+    };
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("mesh: deploy ONNX models to a Mesh and get predictions from it.");
+        root.Options.Add(Gateway);
+        root.Options.Add(Cluster);
+        root.Subcommands.Add(DeployCommand());
+        root.Subcommands.Add(ModelsCommand());
+        root.Subcommands.Add(ModelCommand());
+        root.Subcommands.Add(DefaultCommand());
+        root.Subcommands.Add(PredictCommand());
+        return root;
+    }
+
+    private static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> command) =>
+        MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, command);
+
+    private static Command DeployCommand()
+    {
+        var name = new Argument<string>("NAME") { Description = "Model name (A-Z, a-z, 0-9, '.', '_', '-')" };
+        var file = new Argument<FileInfo>("FILE") { Description = "ONNX model file" };
+        var keepDefault = new Option<bool>("--no-default") { Description = "Register the version without making it the default" };
+        var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault };
+        command.SetAction((parse, _) =>
+        {
+            var path = parse.GetValue(file)!;
+            if (!path.Exists)
+                return Task.FromResult(MeshConnection.Fail(ExitCodes.Usage, $"FILE: no file at {path.FullName}"));
+            return Run(parse, async mesh =>
+            {
+                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault));
+                Console.WriteLine($"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)");
+                PrintSignature(version.Signature);
+                return ExitCodes.Ok;
+            });
+        });
+        return command;
+    }
+
+    private static Command ModelsCommand()
+    {
+        var command = new Command("models", "List the deployed models");
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var models = await mesh.ListModelsAsync();
+            if (models.Length == 0)
+            {
+                Console.WriteLine("no models deployed");
+                return ExitCodes.Ok;
+            }
+            var width = Math.Max(4, models.Max(m => m.Name.Length));
+            Console.WriteLine($"{"NAME".PadRight(width)}  DEFAULT  VERSIONS");
+            foreach (var m in models)
+                Console.WriteLine($"{m.Name.PadRight(width)}  {m.DefaultVersion,7}  {string.Join(",", m.Versions.Select(v => v.Version))}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command ModelCommand()
+    {
+        var name = new Argument<string>("NAME") { Description = "Model name" };
+        var version = new Option<int?>("--version", "-v") { Description = "Version whose signature to show (default: the default version)" };
+        var command = new Command("model", "Show a model's versions and a version's signature") { name, version };
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var model = await mesh.GetModelAsync(parse.GetValue(name)!);
+            var shown = parse.GetValue(version) is int v ? await mesh.GetVersionAsync(model.Name, v) : model.FindVersion(model.DefaultVersion)!;
+            Console.WriteLine($"model {model.Name}, default version {model.DefaultVersion}");
+            foreach (var each in model.Versions)
+                Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
+            Console.WriteLine($"signature of version {shown.Version}:");
+            PrintSignature(shown.Signature);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command DefaultCommand()
+    {
+        var name = new Argument<string>("NAME") { Description = "Model name" };
+        var version = new Argument<int>("VERSION") { Description = "Version that answers predicts naming no version" };
+        var command = new Command("default", "Set a model's default version") { name, version };
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var model = await mesh.SetDefaultVersionAsync(parse.GetValue(name)!, parse.GetValue(version));
+            Console.WriteLine($"model {model.Name}: default version is now {model.DefaultVersion}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command PredictCommand()
+    {
+        var name = new Argument<string>("NAME") { Description = "Model name" };
+        var version = new Option<int?>("--version", "-v") { Description = "Version to run (default: the model's default version)" };
+        var inputs = new Option<string[]>("--input", "-i")
+        {
+            Description = "An input tensor as name=shape:values, shape like 2x3, values comma-separated row-major (e.g. x=1x3:0.5,1,2). Repeat per input.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var json = new Option<FileInfo?>("--json") { Description = "Read the request from a file in Open Inference Protocol JSON ({\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]})" };
+        var outputs = new Option<string[]>("--output", "-o") { Description = "Return only these outputs (repeatable)" };
+        var format = new Option<string>("--format") { Description = "Output format", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("predict", "Run a model on the given inputs and print its outputs") { name, version, inputs, json, outputs, format };
+        command.Validators.Add(result =>
+        {
+            var hasInputs = (result.GetValue(inputs)?.Length ?? 0) > 0;
+            var hasJson = result.GetValue(json) is not null;
+            if (hasInputs == hasJson)
+                result.AddError("give the inputs either with --input (one per tensor) or with --json FILE");
+        });
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var model = parse.GetValue(name)!;
+            var requestedVersion = parse.GetValue(version);
+            PredictRequest request;
+            if (parse.GetValue(json) is FileInfo file)
+            {
+                if (!file.Exists) throw new CommandLineInputException($"--json: no file at {file.FullName}");
+                request = InferenceJson.ReadRequest(model, requestedVersion, await File.ReadAllTextAsync(file.FullName));
+            }
+            else
+            {
+                // Element types come from the signature, so values can be typed plainly on the command line.
+                ModelSignature signature;
+                if (requestedVersion is int v)
+                    signature = (await mesh.GetVersionAsync(model, v)).Signature;
+                else
+                {
+                    var info = await mesh.GetModelAsync(model);
+                    signature = info.FindVersion(info.DefaultVersion)!.Signature;
+                }
+                request = new PredictRequest(model, parse.GetValue(inputs)!.Select(i => ParseInput(i, signature)).ToArray(), requestedVersion);
+            }
+            var wanted = parse.GetValue(outputs);
+            if (wanted is { Length: > 0 }) request = request with { Outputs = wanted };
+
+            var response = await mesh.PredictAsync(request);
+            if (parse.GetValue(format) == "json") PrintJson(response);
+            else PrintText(response);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>Parses name=shape:values, e.g. input=2x3:1,2,3,4,5,6. An input the signature lacks is sent as float32 for the mesh to reject by name.</summary>
+    public static NamedTensor ParseInput(string text, ModelSignature signature)
+    {
+        var equals = text.IndexOf('=');
+        var colon = equals < 0 ? -1 : text.IndexOf(':', equals);
+        if (equals <= 0 || colon < 0)
+            throw new CommandLineInputException($"--input '{text}': expected name=shape:values, e.g. x=1x3:0.5,1,2");
+        var name = text[..equals];
+        var shapeText = text[(equals + 1)..colon];
+        long[] shape;
+        try
+        {
+            shape = shapeText.Length == 0 ? [] : shapeText.Split('x').Select(d => long.Parse(d, NumberStyles.None, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (FormatException)
+        {
+            throw new CommandLineInputException($"--input '{name}': shape '{shapeText}' must be dimensions separated by 'x', e.g. 2x64");
+        }
+        var valuesText = text[(colon + 1)..];
+        var values = valuesText.Length == 0 ? [] : valuesText.Split(',');
+        var type = signature.FindInput(name)?.ElementType ?? TensorElementType.Float32;
+        var writer = new TensorValueWriter(name, type, NamedTensor.ShapeElementCount(shape));
+        foreach (var value in values) writer.WriteText(value);
+        return writer.ToTensor(shape);
+    }
+
+    private static void PrintSignature(ModelSignature signature)
+    {
+        foreach (var input in signature.Inputs) Console.WriteLine($"  input  {input}");
+        foreach (var output in signature.Outputs) Console.WriteLine($"  output {output}");
+    }
+
+    private static void PrintJson(PredictResponse response)
+    {
+        using var stream = Console.OpenStandardOutput();
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            InferenceJson.WriteResponse(writer, response);
+        stream.Write("\n"u8);
+    }
+
+    private static void PrintText(PredictResponse response)
+    {
+        Console.WriteLine($"model {response.Model} version {response.Version}{(response.ColdStart ? " (cold start)" : "")}");
+        foreach (var output in response.Outputs)
+        {
+            Console.WriteLine($"{output.Name}: {output.ElementType.DisplayName()} {NamedTensor.ShapeText(output.Shape)}");
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+                InferenceJson.WriteTensor(writer, output);
+            using var parsed = JsonDocument.Parse(buffer.ToArray());
+            var values = parsed.RootElement.GetProperty("data").EnumerateArray().Select(v => v.ToString()).ToArray();
+            var rowLength = output.Shape.Length > 1 ? (int)(output.ElementCount / Math.Max(1, output.Shape[0])) : values.Length;
+            for (var start = 0; start < values.Length; start += Math.Max(1, rowLength))
+                Console.WriteLine("  " + string.Join(" ", values.Skip(start).Take(Math.Max(1, rowLength))));
+        }
+    }
+}

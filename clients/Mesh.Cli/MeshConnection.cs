@@ -1,0 +1,86 @@
+using Mesh.Abstractions.Errors;
+using Mesh.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Cli;
+
+/// <summary>Exit codes of the mesh command.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>The mesh refused the request (unknown model, bad input, invalid file...).</summary>
+    public const int Rejected = 1;
+    /// <summary>The command line or a local file is wrong.</summary>
+    public const int Usage = 2;
+    /// <summary>No gateway answered.</summary>
+    public const int Unreachable = 3;
+}
+
+/// <summary>Connects to a gateway for one command, runs it, and turns failures into a one-line error and an exit code.</summary>
+public static class MeshConnection
+{
+    public static async Task<int> RunAsync(string gateway, string cluster, Func<MeshClient, Task<int>> command)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        // The CLI speaks through its exit code and one line of error; the client's own logs would drown both.
+        builder.Logging.ClearProviders();
+        IHost host;
+        try
+        {
+            builder.AddMeshClient(o =>
+            {
+                o.Gateways = [gateway];
+                o.ClusterId = cluster;
+            });
+            host = builder.Build();
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
+        }
+
+        using (host)
+        {
+            try
+            {
+                await host.StartAsync();
+            }
+            catch (Exception e)
+            {
+                return Fail(ExitCodes.Unreachable, $"cannot reach the mesh gateway at {gateway} (cluster '{cluster}'): {e.Message}");
+            }
+
+            try
+            {
+                return await command(host.Services.GetRequiredService<MeshClient>());
+            }
+            catch (MeshException e)
+            {
+                return Fail(ExitCodes.Rejected, e.Message);
+            }
+            catch (CommandLineInputException e)
+            {
+                return Fail(ExitCodes.Usage, e.Message);
+            }
+            catch (Exception e) when (e is Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException or TimeoutException)
+            {
+                return Fail(ExitCodes.Unreachable, $"the mesh gateway at {gateway} stopped answering: {e.Message}");
+            }
+            finally
+            {
+                await host.StopAsync();
+            }
+        }
+    }
+
+    public static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return code;
+    }
+}
+
+/// <summary>A command line or local file the CLI cannot use; reported with exit code 2.</summary>
+public sealed class CommandLineInputException(string message) : Exception(message);

@@ -1,0 +1,3 @@
+using Mesh.Cli;
+
+return await MeshCommands.Build().Parse(args).InvokeAsync();

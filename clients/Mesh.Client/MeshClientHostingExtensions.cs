@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Mesh.Client;
+
+public static class MeshClientHostingExtensions
+{
+    /// <summary>
+    /// Connects the host to a mesh as an Orleans client and registers <see cref="MeshClient"/>. Settings come
+    /// from the <c>Mesh:Client</c> section, then <paramref name="configure"/>.
+    /// </summary>
+    public static IHostApplicationBuilder AddMeshClient(this IHostApplicationBuilder builder, Action<MeshClientOptions>? configure = null)
+    {
+        var options = new MeshClientOptions();
+        builder.Configuration.GetSection(MeshClientOptions.Section).Bind(options);
+        configure?.Invoke(options);
+        var gateways = options.ResolveGateways();
+
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(gateways);
+            client.Configure<Orleans.Configuration.ClusterOptions>(cluster =>
+            {
+                cluster.ClusterId = options.ClusterId;
+                cluster.ServiceId = options.ServiceId;
+            });
+            client.AddActivityPropagation();
+            // Without a filter the first connection waits minutes on a gateway that is down; give up after
+            // ConnectTimeout so a CLI or app reports the problem instead of hanging.
+            DateTime? firstFailure = null;
+            client.UseConnectionRetryFilter(async (_, cancellation) =>
+            {
+                firstFailure ??= DateTime.UtcNow;
+                if (DateTime.UtcNow - firstFailure >= options.ConnectTimeout) return false;
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellation);
+                return true;
+            });
+        });
+        builder.Services.AddSingleton<MeshClient>();
+        return builder;
+    }
+}

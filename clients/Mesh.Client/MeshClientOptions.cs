@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Mesh.Client;
+
+/// <summary>Where the SDK finds the mesh (section <c>Mesh:Client</c>).</summary>
+public sealed class MeshClientOptions
+{
+    public const string Section = "Mesh:Client";
+    public const string DefaultGateway = "127.0.0.1:30000";
+    public const string DefaultClusterId = "local";
+    public const string DefaultServiceId = "mesh";
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Silo gateway endpoints, "host:port". The client spreads calls over all of them.</summary>
+    public List<string> Gateways { get; set; } = [];
+
+    /// <summary>The cluster to join: the silo's <c>Mesh:ClusterId</c> (a region's name).</summary>
+    public string ClusterId { get; set; } = DefaultClusterId;
+
+    /// <summary>The mesh's service id, the same for every region.</summary>
+    public string ServiceId { get; set; } = DefaultServiceId;
+
+    /// <summary>How long to keep trying to reach a gateway at start before giving up with an error.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
+
+    /// <summary>The gateways as endpoints; host names are resolved now. Throws naming the bad entry.</summary>
+    public IPEndPoint[] ResolveGateways()
+    {
+        var gateways = Gateways.Count == 0 ? [DefaultGateway] : Gateways;
+        return gateways.Select(Resolve).ToArray();
+    }
+
+    public static IPEndPoint Resolve(string gateway)
+    {
+        if (IPEndPoint.TryParse(gateway, out var endpoint) && endpoint.Port != 0)
+            return endpoint;
+        var colon = gateway.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(gateway[(colon + 1)..], out var port) || port is <= 0 or > 65535)
+            throw new ArgumentException($"{Section}:{nameof(Gateways)}: '{gateway}' is not host:port");
+        var host = gateway[..colon];
+        var address = Dns.GetHostAddresses(host).OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault()
+            ?? throw new ArgumentException($"{Section}:{nameof(Gateways)}: host '{host}' has no address");
+        return new IPEndPoint(address, port);
+    }
+}

@@ -1,0 +1,42 @@
+namespace Mesh.Abstractions.Errors;
+
+[GenerateSerializer]
+public sealed class ModelNotFoundException(string model)
+    : MeshNotFoundException($"model '{model}' is not deployed")
+{
+    [Id(0)] public string Model { get; } = model;
+}
+
+[GenerateSerializer]
+public sealed class ModelVersionNotFoundException(string model, int version, int[] existingVersions)
+    : MeshNotFoundException($"model '{model}' has no version {version} (versions: {(existingVersions.Length == 0 ? "none" : string.Join(", ", existingVersions))})")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public int Version { get; } = version;
+}
+
+/// <summary>A model file that ONNX Runtime cannot load; nothing was stored.</summary>
+[GenerateSerializer]
+public sealed class InvalidModelException(string model, string reason)
+    : MeshInvalidArgumentException($"model '{model}': the file is not a model ONNX Runtime can load: {reason}")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public string Reason { get; } = reason;
+}
+
+/// <summary>A model name the registry will not take (empty, too long, or characters outside [A-Za-z0-9._-]).</summary>
+[GenerateSerializer]
+public sealed class InvalidModelNameException(string model, string rule)
+    : MeshInvalidArgumentException($"model name '{model}': {rule}")
+{
+    [Id(0)] public string Model { get; } = model;
+}
+
+/// <summary>ONNX Runtime refused a run that passed the signature checks (e.g. symbolic dimensions that must agree do not).</summary>
+[GenerateSerializer]
+public sealed class InferenceFailedException(string model, int version, string reason)
+    : MeshInvalidArgumentException($"model '{model}' version {version}: ONNX Runtime could not run the request: {reason}")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public int Version { get; } = version;
+}

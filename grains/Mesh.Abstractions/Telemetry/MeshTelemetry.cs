@@ -1,0 +1,36 @@
+namespace Mesh.Abstractions.Telemetry;
+
+/// <summary>
+/// Names of the mesh's one ActivitySource and one Meter, and of their instruments and tags, so exporters,
+/// dashboards and tests refer to the same strings.
+/// </summary>
+public static class MeshTelemetry
+{
+    public const string SourceName = "Mesh";
+    public const string MeterName = "Mesh";
+
+    public static class Spans
+    {
+        public const string Predict = "mesh.predict";
+        public const string SessionLoad = "mesh.session.load";
+    }
+
+    public static class Instruments
+    {
+        public const string PredictRequests = "mesh.predict.requests";
+        public const string PredictDuration = "mesh.predict.duration";
+        public const string ColdStarts = "mesh.cold_starts";
+        public const string ColdStartDuration = "mesh.cold_start.duration";
+        public const string LoadedSessions = "mesh.sessions.loaded";
+    }
+
+    public static class Tags
+    {
+        public const string Model = "mesh.model";
+        public const string Version = "mesh.model.version";
+        public const string ColdStart = "mesh.cold_start";
+        public const string Outcome = "mesh.outcome";
+        public const string Silo = "mesh.silo";
+        public const string ErrorType = "error.type";
+    }
+}

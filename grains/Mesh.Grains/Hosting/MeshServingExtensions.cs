@@ -1,0 +1,43 @@
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Inference;
+using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime.Hosting;
+
+namespace Mesh.Grains.Hosting;
+
+public static class MeshServingExtensions
+{
+    /// <summary>
+    /// Adds what the mesh's grains need to a silo: options (validated at start), the embedded default stores
+    /// (SQLite grain storage and the file artifact store under the data directory), the session pool and the
+    /// version directory, and the metrics. The silo host and the test clusters both call this.
+    /// </summary>
+    public static ISiloBuilder AddMeshServing(this ISiloBuilder silo)
+    {
+        var services = silo.Services;
+        services.AddValidatedOptions<StorageOptions>(StorageOptions.Section);
+        services.AddValidatedOptions<InferenceOptions>(InferenceOptions.Section);
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<MeshMetrics>();
+
+        services.AddSingleton<IArtifactStore, FileArtifactStore>();
+        services.AddGrainStorage(SqliteGrainStorage.ProviderName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
+
+        services.AddSingleton<ModelVersionDirectory>();
+        services.AddSingleton<SessionPool>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionPool>());
+        return silo;
+    }
+
+    public static OptionsBuilder<T> AddValidatedOptions<T>(this IServiceCollection services, string section) where T : class, IValidatedOptions
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<T>, SelfValidatingOptions<T>>());
+        return services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
+    }
+}

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Telemetry;
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
+using Mesh.Inference.Sessions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Grains.Inference;
+
+/// <summary>
+/// The ONNX Runtime sessions loaded in this silo, one per model version, shared by every inference activation
+/// here. The first predict of a version loads it (a cold start: timed, traced, counted); concurrent first
+/// predicts wait for that one load. A session with no call in flight and none for the idle timeout is disposed
+/// (scale to zero) and the next predict loads it again.
+/// </summary>
+public sealed class SessionPool(
+    IArtifactStore artifacts,
+    IOptions<InferenceOptions> options,
+    MeshMetrics metrics,
+    TimeProvider clock,
+    ILogger<SessionPool> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<(string Model, int Version), Entry> _entries = new();
+
+    /// <summary>Number of sessions loaded now.</summary>
+    public int LoadedCount => _entries.Values.Count(e => e.IsLoaded);
+
+    /// <summary>Gets the version's session, loading it if this silo has none. Dispose the lease when the run is over.</summary>
+    public async ValueTask<SessionLease> AcquireAsync(ModelVersionInfo version)
+    {
+        var key = (version.Model, version.Version);
+        while (true)
+        {
+            var entry = _entries.GetOrAdd(key, _ => new Entry());
+            var coldStart = false;
+            lock (entry)
+            {
+                // Evicted between lookup and lock: the sweeper removed it, so take the next entry.
+                if (entry.Evicted) continue;
+                entry.InFlight++;
+                entry.LastUsed = clock.GetTimestamp();
+                if (entry.Loading is null)
+                {
+                    entry.Loading = LoadAsync(version);
+                    coldStart = true;
+                }
+            }
+
+            try
+            {
+                var session = await entry.Loading;
+                return new SessionLease(this, entry, session, coldStart);
+            }
+            catch
+            {
+                Release(entry);
+                // A failed load is not cached: the next predict tries again (the artifact may be back).
+                lock (entry)
+                {
+                    if (!entry.Evicted)
+                    {
+                        entry.Evicted = true;
+                        _entries.TryRemove(new KeyValuePair<(string, int), Entry>(key, entry));
+                    }
+                }
+                throw;
+            }
+        }
+    }
+
+    private async Task<OnnxModelSession> LoadAsync(ModelVersionInfo version)
+    {
+        using var activity = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.SessionLoad);
+        activity?.SetTag(MeshTelemetry.Tags.Model, version.Model);
+        activity?.SetTag(MeshTelemetry.Tags.Version, version.Version);
+        var started = clock.GetTimestamp();
+
+        // Off the caller's turn: reading and compiling a large model takes a while and must not hold a grain.
+        var session = await Task.Run(async () =>
+        {
+            var bytes = await artifacts.GetAsync(version.ArtifactSha256);
+            return OnnxModelSession.Load(version.Model, bytes, options.Value.Session);
+        });
+
+        var elapsed = clock.GetElapsedTime(started).TotalMilliseconds;
+        metrics.ColdStart(version.Model, version.Version, elapsed);
+        metrics.SessionLoaded(version.Model, version.Version);
+        logger.LogInformation("Loaded {Model} version {Version} in {Milliseconds:F1} ms (cold start)", version.Model, version.Version, elapsed);
+        return session;
+    }
+
+    private void Release(Entry entry)
+    {
+        lock (entry)
+        {
+            entry.InFlight--;
+            entry.LastUsed = clock.GetTimestamp();
+        }
+    }
+
+    /// <summary>Disposes every session idle for longer than the idle timeout; returns how many.</summary>
+    public int SweepIdle()
+    {
+        var idle = options.Value.IdleTimeout;
+        var swept = 0;
+        foreach (var (key, entry) in _entries)
+        {
+            lock (entry)
+            {
+                if (entry.Evicted || entry.InFlight > 0 || !entry.IsLoaded || clock.GetElapsedTime(entry.LastUsed) < idle)
+                    continue;
+                entry.Evicted = true;
+                _entries.TryRemove(new KeyValuePair<(string, int), Entry>(key, entry));
+                entry.Loading!.Result.Dispose();
+            }
+            metrics.SessionUnloaded(key.Model, key.Version);
+            logger.LogInformation("Unloaded {Model} version {Version} after {Idle} idle (scale to zero)", key.Model, key.Version, idle);
+            swept++;
+        }
+        return swept;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.IdleCheckInterval, clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+                SweepIdle();
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var (key, entry) in _entries)
+        {
+            lock (entry)
+            {
+                entry.Evicted = true;
+                if (entry.IsLoaded)
+                {
+                    entry.Loading!.Result.Dispose();
+                    metrics.SessionUnloaded(key.Model, key.Version);
+                }
+            }
+        }
+        _entries.Clear();
+        base.Dispose();
+    }
+
+    internal sealed class Entry
+    {
+        public Task<OnnxModelSession>? Loading;
+        public int InFlight;
+        public long LastUsed;
+        public bool Evicted;
+        public bool IsLoaded => Loading is { IsCompletedSuccessfully: true };
+    }
+
+    /// <summary>A session held for one run; the pool will not dispose it until the lease is released.</summary>
+    public readonly struct SessionLease : IDisposable
+    {
+        private readonly SessionPool _pool;
+        private readonly Entry _entry;
+
+        internal SessionLease(SessionPool pool, Entry entry, OnnxModelSession session, bool coldStart)
+        {
+            _pool = pool;
+            _entry = entry;
+            Session = session;
+            ColdStart = coldStart;
+        }
+
+        public OnnxModelSession Session { get; }
+        public bool ColdStart { get; }
+        public void Dispose() => _pool.Release(_entry);
+    }
+}

@@ -1,0 +1,42 @@
+using Mesh.Grains.Configuration;
+
+namespace Mesh.Silo.Configuration;
+
+/// <summary>The silo's place in the mesh (section <c>Mesh:Silo</c>).</summary>
+public sealed class SiloOptions : IValidatedOptions
+{
+    public const string Section = "Mesh:Silo";
+    public const string DefaultClusterId = "local";
+    public const string DefaultServiceId = "mesh";
+    public const int DefaultSiloPort = 11111;
+    public const int DefaultGatewayPort = 30000;
+
+    /// <summary>The Orleans cluster this silo joins; one cluster per region, so this is the region's name.</summary>
+    public string ClusterId { get; set; } = DefaultClusterId;
+
+    /// <summary>The mesh's identity, shared by every region.</summary>
+    public string ServiceId { get; set; } = DefaultServiceId;
+
+    /// <summary>Port for silo-to-silo traffic (loopback).</summary>
+    public int SiloPort { get; set; } = DefaultSiloPort;
+
+    /// <summary>Port clients (the SDK, the CLI) connect to (loopback).</summary>
+    public int GatewayPort { get; set; } = DefaultGatewayPort;
+
+    /// <summary>Deploy the bundled sample model as "mlp" when the registry is empty.</summary>
+    public bool DeploySampleModel { get; set; } = true;
+
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ClusterId))
+            yield return $"{Section}:{nameof(ClusterId)} must not be empty";
+        if (string.IsNullOrWhiteSpace(ServiceId))
+            yield return $"{Section}:{nameof(ServiceId)} must not be empty";
+        if (SiloPort is < 1 or > 65535)
+            yield return $"{Section}:{nameof(SiloPort)} must be a port from 1 to 65535 (was {SiloPort})";
+        if (GatewayPort is < 1 or > 65535)
+            yield return $"{Section}:{nameof(GatewayPort)} must be a port from 1 to 65535 (was {GatewayPort})";
+        if (SiloPort == GatewayPort)
+            yield return $"{Section}:{nameof(SiloPort)} and {Section}:{nameof(GatewayPort)} must differ (both {SiloPort})";
+    }
+}

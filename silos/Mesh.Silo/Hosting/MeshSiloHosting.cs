@@ -1,0 +1,96 @@
+using Mesh.Abstractions.Telemetry;
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Hosting;
+using Mesh.Silo.Configuration;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace Mesh.Silo.Hosting;
+
+public static class MeshSiloHosting
+{
+    /// <summary>
+    /// The whole silo: Orleans on localhost clustering with the embedded default storage, the mesh's grains
+    /// and services, telemetry as configured, and the sample model for an empty registry.
+    /// </summary>
+    public static IHostApplicationBuilder AddMeshSilo(this IHostApplicationBuilder builder)
+    {
+        // Read now, not lazily: clustering needs the ports before the host is built, so a bad port
+        // must fail here with its key named.
+        var silo = BindAndValidate<SiloOptions>(builder.Configuration, SiloOptions.Section);
+        var telemetry = BindAndValidate<TelemetryOptions>(builder.Configuration, TelemetryOptions.Section);
+        builder.Services.AddValidatedOptions<SiloOptions>(SiloOptions.Section);
+        builder.Services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.Section);
+
+        builder.UseOrleans(orleans => orleans
+            .UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId)
+            .AddActivityPropagation()
+            .AddMeshServing());
+
+        builder.AddMeshTelemetry(telemetry);
+        builder.Services.AddHostedService<SampleModelSeeder>();
+        builder.Services.AddHostedService<ReadyReporter>();
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        return builder;
+    }
+
+    private static void AddMeshTelemetry(this IHostApplicationBuilder builder, TelemetryOptions telemetry)
+    {
+        if (telemetry.Exporters.Count == 0) return;
+        var otlpEndpoint = string.IsNullOrEmpty(telemetry.OtlpEndpoint) ? null : new Uri(telemetry.OtlpEndpoint);
+        builder.Services.AddOpenTelemetry()
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(MeshTelemetry.SourceName, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application");
+                if (telemetry.Uses("console")) tracing.AddConsoleExporter();
+                if (telemetry.Uses("otlp")) tracing.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
+            })
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(MeshTelemetry.MeterName);
+                if (telemetry.Uses("console")) metrics.AddConsoleExporter();
+                if (telemetry.Uses("otlp")) metrics.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
+            });
+    }
+
+    private static T BindAndValidate<T>(IConfiguration configuration, string section) where T : class, IValidatedOptions, new()
+    {
+        var options = new T();
+        configuration.GetSection(section).Bind(options);
+        var errors = options.Validate().ToList();
+        if (errors.Count > 0)
+            throw new OptionsValidationException(section, typeof(T), errors);
+        return options;
+    }
+
+    /// <summary>
+    /// True for the errors a bad setting causes: a failed validation, or a value the binder could not convert
+    /// (its message names the key, e.g. "Failed to convert configuration value at 'Mesh:Silo:GatewayPort'").
+    /// </summary>
+    public static bool IsConfigurationError(Exception e) =>
+        e is OptionsValidationException
+        || (e is InvalidOperationException && e.Message.Contains("configuration value", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Prints where the silo listens once it accepts calls; scripts and tests wait for this line.</summary>
+    private sealed class ReadyReporter(
+        IHostApplicationLifetime lifetime,
+        IOptions<SiloOptions> silo,
+        IOptions<StorageOptions> storage) : IHostedService
+    {
+        public const string ReadyLine = "Mesh silo ready:";
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                var s = silo.Value;
+                Console.WriteLine($"{ReadyLine} cluster '{s.ClusterId}', gateway 127.0.0.1:{s.GatewayPort}, silo port {s.SiloPort}, data {storage.Value.FullDataDirectory}");
+                Console.Out.Flush();
+            });
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
