@@ -12,16 +12,22 @@ namespace Mesh.Client;
 /// </summary>
 public sealed class MeshClient(IClusterClient cluster)
 {
+    private int _lane;
+
     /// <summary>Registers an ONNX file as the next version of <paramref name="model"/>.</summary>
     public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true) =>
-        cluster.GetGrain<IModelGrain>(model).DeployAsync(onnx, makeDefault);
+        Model(model).DeployAsync(onnx, makeDefault);
 
     /// <summary>Reads an ONNX file from disk and registers it as the next version of <paramref name="model"/>.</summary>
     public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, CancellationToken cancellation = default) =>
         await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault);
 
-    public Task<PredictResponse> PredictAsync(PredictRequest request) =>
-        cluster.GetGrain<IInferenceGrain>(request.Model).PredictAsync(request);
+    public Task<PredictResponse> PredictAsync(PredictRequest request)
+    {
+        ModelName.Validate(request.Model);
+        var lane = (int)((uint)Interlocked.Increment(ref _lane) % InferenceLanes.Default);
+        return cluster.GetGrain<IInferenceGrain>(InferenceLanes.Key(request.Model, lane)).PredictAsync(request);
+    }
 
     /// <summary>Predicts with the model's default version and returns every output.</summary>
     public Task<PredictResponse> PredictAsync(string model, params NamedTensor[] inputs) =>
@@ -33,12 +39,20 @@ public sealed class MeshClient(IClusterClient cluster)
         return await Task.WhenAll(names.Select(GetModelAsync));
     }
 
-    public Task<ModelInfo> GetModelAsync(string model) => cluster.GetGrain<IModelGrain>(model).GetAsync();
+    public Task<ModelInfo> GetModelAsync(string model) => Model(model).GetAsync();
 
     /// <summary>One version with its signature.</summary>
     public Task<ModelVersionInfo> GetVersionAsync(string model, int version) =>
-        cluster.GetGrain<IModelGrain>(model).GetVersionAsync(version);
+        Model(model).GetVersionAsync(version);
 
     public Task<ModelInfo> SetDefaultVersionAsync(string model, int version) =>
-        cluster.GetGrain<IModelGrain>(model).SetDefaultVersionAsync(version);
+        Model(model).SetDefaultVersionAsync(version);
+
+    // Checked here as well as in the grain: Orleans itself refuses some bad keys (an empty one) with a plain
+    // ArgumentException before any grain could name the rule.
+    private IModelGrain Model(string model)
+    {
+        ModelName.Validate(model);
+        return cluster.GetGrain<IModelGrain>(model);
+    }
 }

@@ -3,11 +3,24 @@ using Mesh.Abstractions.Inference;
 namespace Mesh.Abstractions.Grains;
 
 /// <summary>
-/// The serving front door for a model (key: model name). A stateless worker: it is activated in the silo that
-/// receives the call, as many times as load needs, and runs the predict on that silo's own loaded session, so
-/// no single activation serves every predict of a model.
+/// The serving front door for a model. A stateless worker: it is activated in the silo that receives the call,
+/// as many times as load needs, and runs the predict on that silo's own loaded session, so no single activation
+/// serves every predict of a model. Key: see <see cref="InferenceLanes"/>.
 /// </summary>
 public interface IInferenceGrain : IGrainWithStringKey
 {
     Task<PredictResponse> PredictAsync(PredictRequest request);
+}
+
+/// <summary>
+/// An Orleans client sends every message for one grain id through the same gateway (grains map to buckets,
+/// buckets to gateway connections). Keyed by model alone, all of a client's predicts for a model would land
+/// in one silo. Callers therefore spread predicts over several keys per model, its "lanes", which the client
+/// maps to different gateways; the grain itself ignores the lane.
+/// </summary>
+public static class InferenceLanes
+{
+    public const int Default = 16;
+
+    public static string Key(string model, int lane) => $"{model}#{lane}";
 }

@@ -18,6 +18,8 @@ public static class MeshServingExtensions
     /// </summary>
     public static ISiloBuilder AddMeshServing(this ISiloBuilder silo)
     {
+        // Trace context rides on grain calls, so a caller's trace continues into the predict span.
+        silo.AddActivityPropagation();
         var services = silo.Services;
         services.AddValidatedOptions<StorageOptions>(StorageOptions.Section);
         services.AddValidatedOptions<InferenceOptions>(InferenceOptions.Section);

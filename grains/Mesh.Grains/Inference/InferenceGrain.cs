@@ -21,7 +21,7 @@ public sealed class InferenceGrain(
 {
     public async Task<PredictResponse> PredictAsync(PredictRequest request)
     {
-        using var activity = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.Predict);
+        using var activity = MeshMetrics.StartServerSpan(MeshTelemetry.Spans.Predict);
         activity?.SetTag(MeshTelemetry.Tags.Model, request.Model);
         var started = Stopwatch.GetTimestamp();
         var version = request.Version ?? 0;

@@ -12,6 +12,22 @@ public sealed class MeshMetrics
 {
     public static readonly ActivitySource Source = new(MeshTelemetry.SourceName);
 
+    /// <summary>
+    /// Starts a server span for a grain call. Orleans' own incoming span exists only when someone listens to
+    /// Orleans' sources; without it the caller's trace context is still in the request context, so the span
+    /// continues the caller's trace either way.
+    /// </summary>
+    public static Activity? StartServerSpan(string name)
+    {
+        if (Activity.Current is null
+            && RequestContext.Get("traceparent") is string traceParent
+            && ActivityContext.TryParse(traceParent, RequestContext.Get("tracestate") as string, out var parent))
+        {
+            return Source.StartActivity(name, ActivityKind.Server, parent);
+        }
+        return Source.StartActivity(name, ActivityKind.Server);
+    }
+
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _coldStarts;

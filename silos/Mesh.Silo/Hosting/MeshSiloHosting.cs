@@ -25,7 +25,6 @@ public static class MeshSiloHosting
 
         builder.UseOrleans(orleans => orleans
             .UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId)
-            .AddActivityPropagation()
             .AddMeshServing());
 
         builder.AddMeshTelemetry(telemetry);

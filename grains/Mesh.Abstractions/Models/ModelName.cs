@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Mesh.Abstractions.Errors;
 
-namespace Mesh.Grains.Models;
+namespace Mesh.Abstractions.Models;
 
 /// <summary>
 /// The rule for model names. Names become URL path segments in the inference API and keys in every store,
@@ -11,6 +11,7 @@ public static partial class ModelName
 {
     public const int MaxLength = 128;
 
+    /// <summary>Throws <see cref="InvalidModelNameException"/> unless <paramref name="name"/> follows the rule.</summary>
     public static void Validate(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Length > MaxLength || !Pattern().IsMatch(name))
