@@ -26,11 +26,19 @@ public static class MeshCommands
         Recursive = true,
     };
 
+    private static readonly Option<double> ConnectTimeout = new("--connect-timeout")
+    {
+        Description = "Seconds to keep trying to reach the gateway",
+        DefaultValueFactory = _ => MeshClientOptions.DefaultConnectTimeout.TotalSeconds,
+        Recursive = true,
+    };
+
     public static RootCommand Build()
     {
         var root = new RootCommand("mesh: deploy ONNX models to a Mesh and get predictions from it.");
         root.Options.Add(Gateway);
         root.Options.Add(Cluster);
+        root.Options.Add(ConnectTimeout);
         root.Subcommands.Add(DeployCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(ModelCommand());
@@ -40,7 +48,7 @@ public static class MeshCommands
     }
 
     private static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> command) =>
-        MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, command);
+        MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)), command);
 
     private static Command DeployCommand()
     {

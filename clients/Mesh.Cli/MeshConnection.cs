@@ -21,7 +21,7 @@ public static class ExitCodes
 /// <summary>Connects to a gateway for one command, runs it, and turns failures into a one-line error and an exit code.</summary>
 public static class MeshConnection
 {
-    public static async Task<int> RunAsync(string gateway, string cluster, Func<MeshClient, Task<int>> command)
+    public static async Task<int> RunAsync(string gateway, string cluster, TimeSpan connectTimeout, Func<MeshClient, Task<int>> command)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         // The CLI speaks through its exit code and one line of error; the client's own logs would drown both.
@@ -33,6 +33,7 @@ public static class MeshConnection
             {
                 o.Gateways = [gateway];
                 o.ClusterId = cluster;
+                o.ConnectTimeout = connectTimeout;
             });
             host = builder.Build();
         }

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Mesh.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A program of this repository run as its own process from its build output (the same configuration and
+/// platform folder as these tests), with its output captured.
+/// </summary>
+public sealed partial class MeshProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    private MeshProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Path of a project's built assembly, e.g. ("silos/Mesh.Silo", "Mesh.Silo.dll").</summary>
+    public static string BuiltAssembly(string project, string assembly)
+    {
+        var here = AppContext.BaseDirectory;
+        const string marker = "/tests/Mesh.IntegrationTests/bin/";
+        var at = here.Replace('\\', '/').IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0) throw new InvalidOperationException($"tests run from {here}, not from their build output");
+        var path = Path.Combine(here[..at], project, "bin", here[(at + marker.Length)..], assembly);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{assembly} is not built (looked at {path}); build Mesh.sln first", path);
+    }
+
+    public static MeshProcess Start(string assembly, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
+        };
+        start.ArgumentList.Add(assembly);
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        return new MeshProcess(Process.Start(start)!);
+    }
+
+    /// <summary>Runs the mesh CLI to completion (bounded by a minute) and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(params string[] args)
+    {
+        await using var cli = Start(BuiltAssembly("clients/Mesh.Cli", "mesh.dll"), args);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await cli._process.WaitForExitAsync(timeout.Token);
+        cli._process.WaitForExit(); // drains the redirected output
+        return (cli.ExitCode, cli.Stdout, cli.Stderr);
+    }
+
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Stdout.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"process exited ({_process.ExitCode}) before printing '{text}'.\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"no '{text}' within {timeout}.\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Sends SIGTERM, as a service manager does, and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill failed: {Marshal.GetLastPInvokeError()}");
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+}

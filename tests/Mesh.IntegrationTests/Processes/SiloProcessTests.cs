@@ -1,0 +1,168 @@
+using System.Text.Json;
+using Mesh.IntegrationTests.Infrastructure;
+using Mesh.SampleModels;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Mesh.IntegrationTests.Processes;
+
+/// <summary>
+/// The silo as a user runs it (its own process, embedded default storage, loopback ports) driven by the
+/// mesh CLI from other processes.
+/// </summary>
+[Trait("Category", "Process")]
+public class SiloProcessTests : IDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "mesh-tests", "process-" + Guid.NewGuid().ToString("N"));
+    private readonly int _gatewayPort = MeshProcess.FreePort();
+    private readonly int _siloPort = MeshProcess.FreePort();
+    private string Gateway => $"127.0.0.1:{_gatewayPort}";
+
+    private MeshProcess StartSilo(IReadOnlyDictionary<string, string>? overrides = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Mesh__Silo__SiloPort"] = _siloPort.ToString(),
+            ["Mesh__Silo__GatewayPort"] = _gatewayPort.ToString(),
+            ["Mesh__Storage__DataDirectory"] = _data,
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string>()) environment[key] = value;
+        return MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], environment);
+    }
+
+    private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
+        MeshProcess.RunCliAsync([.. args, "--gateway", Gateway]);
+
+    [Fact]
+    public async Task Silo_answers_deploy_and_predict_from_the_cli_and_keeps_its_registry_across_restarts()
+    {
+        await using (var silo = StartSilo())
+        {
+            await silo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+            Assert.Contains($"gateway 127.0.0.1:{_gatewayPort}", silo.Stdout);
+
+            // An empty registry gets the bundled sample right after start.
+            var models = await Mesh("models");
+            for (var i = 0; i < 50 && !models.Stdout.Contains("mlp"); i++)
+            {
+                await Task.Delay(200);
+                models = await Mesh("models");
+            }
+            Assert.Equal(0, models.ExitCode);
+            Assert.Contains("mlp", models.Stdout);
+
+            var deploy = await Mesh("deploy", "fraud", TestModels.PathOf("fraud.onnx"));
+            Assert.True(deploy.ExitCode == 0, deploy.Stderr);
+            Assert.Contains("deployed fraud version 1", deploy.Stdout);
+            Assert.Contains("input  Category: string", deploy.Stdout);
+
+            var fraud = await Mesh("predict", "fraud",
+                "-i", "Amount=2x1:950,42.5", "-i", "Hour=2x1:3,13", "-i", "DistanceKm=2x1:1500,3.2",
+                "-i", "RecentCount=2x1:6,0", "-i", "Foreign=2x1:1,0", "-i", "Category=2x1:electronics,grocery",
+                "-o", "PredictedLabel.output", "--format", "json");
+            Assert.True(fraud.ExitCode == 0, fraud.Stderr);
+            using (var json = JsonDocument.Parse(fraud.Stdout))
+            {
+                var output = Assert.Single(json.RootElement.GetProperty("outputs").EnumerateArray());
+                Assert.Equal("BOOL", output.GetProperty("datatype").GetString());
+                Assert.Equal([true, false], output.GetProperty("data").EnumerateArray().Select(v => v.GetBoolean()));
+            }
+
+            var fromFile = await Mesh("predict", "fraud", "--json", TestModels.PathOf("fraud.json"));
+            Assert.True(fromFile.ExitCode == 0, fromFile.Stderr);
+            Assert.Contains("PredictedLabel.output: bool [2,1]", fromFile.Stdout);
+            Assert.Contains("  True\n  False", fromFile.Stdout.ReplaceLineEndings("\n"));
+            Assert.DoesNotContain("Features.output", fromFile.Stdout);
+
+            var row = MlpModel.SampleInput(1);
+            var mlp = await Mesh("predict", "mlp", "--input", $"input=1x64:{string.Join(",", row.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}", "--format", "json");
+            Assert.True(mlp.ExitCode == 0, mlp.Stderr);
+            using (var json = JsonDocument.Parse(mlp.Stdout))
+            {
+                var served = json.RootElement.GetProperty("outputs")[0].GetProperty("data").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+                Assert.Equal(Reference(TestModels.Mlp, row), served);
+            }
+
+            var text = await Mesh("predict", "mlp", "--input", $"input=1x64:{string.Join(",", row)}");
+            Assert.Equal(0, text.ExitCode);
+            Assert.Contains("probabilities: float32 [1,10]", text.Stdout);
+
+            var badShape = await Mesh("predict", "mlp", "--input", $"input=1x63:{string.Join(",", row[..63])}");
+            Assert.Equal(1, badShape.ExitCode);
+            Assert.Equal("error: input 'input': dimension 1 must be 64, got 63 (expected shape [-1,64], got [1,63])", badShape.Stderr.Trim());
+
+            var unknown = await Mesh("predict", "nope", "--input", "x=1:1");
+            Assert.Equal(1, unknown.ExitCode);
+            Assert.Equal("error: model 'nope' is not deployed", unknown.Stderr.Trim());
+
+            var corrupt = Path.Combine(_data, "corrupt.onnx");
+            await File.WriteAllBytesAsync(corrupt, TestModels.Mlp[..1000]);
+            var rejected = await Mesh("deploy", "broken", corrupt);
+            Assert.Equal(1, rejected.ExitCode);
+            Assert.StartsWith("error: model 'broken': the file is not a model ONNX Runtime can load", rejected.Stderr.Trim());
+
+            var model = await Mesh("model", "fraud");
+            Assert.Equal(0, model.ExitCode);
+            Assert.Contains("model fraud, default version 1", model.Stdout);
+
+            Assert.Equal(0, await silo.TerminateAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        await using (var restarted = StartSilo())
+        {
+            await restarted.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+            var models = await Mesh("models");
+            Assert.Equal(0, models.ExitCode);
+            Assert.Contains("fraud", models.Stdout);
+            Assert.Contains("mlp", models.Stdout);
+            Assert.DoesNotContain("broken", models.Stdout);
+            Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    [Theory]
+    [InlineData("Mesh__Silo__GatewayPort", "0", "Mesh:Silo:GatewayPort must be a port from 1 to 65535 (was 0)")]
+    [InlineData("Mesh__Inference__IdleTimeout", "00:00:00", "Mesh:Inference:IdleTimeout must be positive")]
+    [InlineData("Mesh__Inference__IdleTimeout", "soon", "Mesh:Inference:IdleTimeout")]
+    [InlineData("Mesh__Telemetry__Exporters__0", "zipkin", "Mesh:Telemetry:Exporters:0 must be one of console, otlp")]
+    public async Task Bad_setting_stops_the_silo_at_start_naming_the_key(string variable, string value, string message)
+    {
+        await using var silo = StartSilo(new Dictionary<string, string> { [variable] = value });
+        Assert.Equal(2, await silo.WaitForExitAsync(StartTimeout));
+        Assert.Contains("configuration error:", silo.Stderr);
+        Assert.Contains(message, silo.Stderr);
+    }
+
+    [Fact]
+    public async Task Cli_reports_an_unreachable_gateway_with_its_own_exit_code()
+    {
+        var result = await MeshProcess.RunCliAsync("models", "--gateway", Gateway, "--connect-timeout", "1");
+        Assert.Equal(3, result.ExitCode);
+        Assert.StartsWith($"error: cannot reach the mesh gateway at {Gateway}", result.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Cli_usage_errors_exit_non_zero_with_a_message()
+    {
+        var missing = await MeshProcess.RunCliAsync("deploy", "m", "/no/such/file.onnx", "--gateway", Gateway);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("FILE: no file at /no/such/file.onnx", missing.Stderr);
+
+        var neither = await MeshProcess.RunCliAsync("predict", "m", "--gateway", Gateway);
+        Assert.NotEqual(0, neither.ExitCode);
+        Assert.Contains("give the inputs either with --input", neither.Stderr);
+    }
+
+    private static float[] Reference(byte[] model, float[] row)
+    {
+        using var session = new InferenceSession(model);
+        using var value = OrtValue.CreateTensorValueFromMemory(row, [1, 64]);
+        using var result = session.Run(new RunOptions(), [MlpModel.InputName], [value], [MlpModel.OutputName]);
+        return result[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
+    }
+}
