@@ -126,6 +126,18 @@ public sealed class TensorValueWriter
 
     public void WriteString(string value)
     {
+        if (_type is TensorElementType.Float32 or TensorElementType.Float64)
+        {
+            // How the protocol's JSON carries what JSON numbers cannot.
+            WriteDouble(value switch
+            {
+                "NaN" => double.NaN,
+                "Infinity" or "inf" => double.PositiveInfinity,
+                "-Infinity" or "-inf" => double.NegativeInfinity,
+                _ => throw Invalid($"'{value}' is not a number (only \"NaN\", \"Infinity\" and \"-Infinity\" may be strings)"),
+            });
+            return;
+        }
         if (_strings is null) throw Invalid($"a string cannot be a {_type.DisplayName()} element");
         if (_index >= Count) throw Invalid($"more than {Count} values for its shape");
         _strings[_index++] = value;
