@@ -17,3 +17,8 @@ public abstract class MeshNotFoundException(string message) : MeshException(mess
 /// <summary>The request is wrong in a way the caller can fix (an input, an output name, a model file).</summary>
 [GenerateSerializer]
 public abstract class MeshInvalidArgumentException(string message) : MeshException(message);
+
+/// <summary>The request's deadline passed before it could run; it was not run.</summary>
+[GenerateSerializer]
+public sealed class DeadlineExceededException(string model, string stage)
+    : MeshException($"model '{model}': the request's deadline passed {stage}; it was not run");

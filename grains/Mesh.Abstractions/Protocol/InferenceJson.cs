@@ -19,6 +19,9 @@ public static class InferenceJson
 {
     public const string HeaderLengthHeader = "Inference-Header-Content-Length";
 
+    // Served as application/json, so names and strings need no HTML escaping; kept readable.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static string DataTypeName(TensorElementType type) => type switch
     {
         TensorElementType.Bool => "BOOL",
@@ -213,6 +216,10 @@ public static class InferenceJson
         return count;
     }
 
+    /// <summary>A tensor from its binary form (see <see cref="EncodeBinary"/>), checked against the shape.</summary>
+    public static NamedTensor DecodeBinary(string name, TensorElementType type, long[] shape, ReadOnlySpan<byte> bytes) =>
+        DecodeBinary(name, type, shape, CheckedCount(shape, $"input '{name}' shape"), bytes);
+
     private static NamedTensor DecodeBinary(string name, TensorElementType type, long[] shape, long count, ReadOnlySpan<byte> bytes)
     {
         if (type != TensorElementType.String)
@@ -272,7 +279,7 @@ public static class InferenceJson
     {
         var json = new ArrayBufferWriter<byte>();
         var blobs = new List<byte[]>();
-        using (var w = new Utf8JsonWriter(json))
+        using (var w = new Utf8JsonWriter(json, WriterOptions))
         {
             w.WriteStartObject();
             if (options.Id is not null) w.WriteString("id", options.Id);
@@ -334,7 +341,7 @@ public static class InferenceJson
     {
         var json = new ArrayBufferWriter<byte>();
         var blobs = new List<byte[]>();
-        using (var w = new Utf8JsonWriter(json))
+        using (var w = new Utf8JsonWriter(json, WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("model_name", response.Model);

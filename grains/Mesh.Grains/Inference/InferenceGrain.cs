@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Telemetry;
@@ -31,8 +32,10 @@ public sealed class InferenceGrain(
             version = info.Version;
             activity?.SetTag(MeshTelemetry.Tags.Version, version);
 
+            ThrowIfPastDeadline(request, "before the version was resolved");
             using var lease = await sessions.AcquireAsync(info);
             activity?.SetTag(MeshTelemetry.Tags.ColdStart, lease.ColdStart);
+            ThrowIfPastDeadline(request, lease.ColdStart ? "while the session loaded (cold start)" : "before the run");
             var outputs = lease.Session.Run(version, request.Inputs, request.Outputs);
 
             metrics.Predicted(request.Model, version, "success", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -45,5 +48,11 @@ public sealed class InferenceGrain(
             metrics.Predicted(request.Model, version, "failure", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             throw;
         }
+    }
+
+    private static void ThrowIfPastDeadline(PredictRequest request, string stage)
+    {
+        if (request.Deadline is DateTimeOffset deadline && DateTimeOffset.UtcNow > deadline)
+            throw new DeadlineExceededException(request.Model, stage);
     }
 }

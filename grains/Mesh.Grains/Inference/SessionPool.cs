@@ -103,13 +103,29 @@ public sealed class SessionPool(
         }
     }
 
-    /// <summary>Disposes every session idle for longer than the idle timeout; returns how many.</summary>
-    public int SweepIdle()
+    /// <summary>Loads the version's session if this silo has none (the repository API's "load").</summary>
+    public async Task<bool> WarmAsync(ModelVersionInfo version)
     {
-        var idle = options.Value.IdleTimeout;
+        using var lease = await AcquireAsync(version);
+        return lease.ColdStart;
+    }
+
+    /// <summary>
+    /// Disposes this silo's idle sessions of <paramref name="model"/> (one version, or all), the repository API's
+    /// "unload". A session with a call in flight stays; the idle sweep takes it later. Returns how many went.
+    /// </summary>
+    public int Unload(string model, int? version = null) =>
+        Sweep(key => key.Model == model && (version is null || key.Version == version), TimeSpan.Zero);
+
+    /// <summary>Disposes every session idle for longer than the idle timeout; returns how many.</summary>
+    public int SweepIdle() => Sweep(_ => true, options.Value.IdleTimeout);
+
+    private int Sweep(Func<(string Model, int Version), bool> which, TimeSpan idle)
+    {
         var swept = 0;
         foreach (var (key, entry) in _entries)
         {
+            if (!which(key)) continue;
             lock (entry)
             {
                 if (entry.Evicted || entry.InFlight > 0 || !entry.IsLoaded || clock.GetElapsedTime(entry.LastUsed) < idle)
@@ -119,7 +135,7 @@ public sealed class SessionPool(
                 entry.Loading!.Result.Dispose();
             }
             metrics.SessionUnloaded(key.Model, key.Version);
-            logger.LogInformation("Unloaded {Model} version {Version} after {Idle} idle (scale to zero)", key.Model, key.Version, idle);
+            logger.LogInformation("Unloaded {Model} version {Version} (idle for at least {Idle})", key.Model, key.Version, idle);
             swept++;
         }
         return swept;

@@ -2,6 +2,7 @@ using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Hosting;
 using Mesh.Silo.Configuration;
+using Mesh.Silo.Gateway;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -14,12 +15,13 @@ public static class MeshSiloHosting
     /// The whole silo: Orleans on localhost clustering with the embedded default storage, the mesh's grains
     /// and services, telemetry as configured, and the sample model for an empty registry.
     /// </summary>
-    public static IHostApplicationBuilder AddMeshSilo(this IHostApplicationBuilder builder)
+    public static WebApplicationBuilder AddMeshSilo(this WebApplicationBuilder builder)
     {
         // Read now, not lazily: clustering needs the ports before the host is built, so a bad port
         // must fail here with its key named.
         var silo = BindAndValidate<SiloOptions>(builder.Configuration, SiloOptions.Section);
         var telemetry = BindAndValidate<TelemetryOptions>(builder.Configuration, TelemetryOptions.Section);
+        var gateway = BindAndValidate<GatewayOptions>(builder.Configuration, GatewayOptions.Section);
         builder.Services.AddValidatedOptions<SiloOptions>(SiloOptions.Section);
         builder.Services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.Section);
 
@@ -27,6 +29,7 @@ public static class MeshSiloHosting
             .UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId)
             .AddMeshServing());
 
+        builder.AddMeshGateway(gateway);
         builder.AddMeshTelemetry(telemetry);
         builder.Services.AddHostedService<SampleModelSeeder>();
         builder.Services.AddHostedService<ReadyReporter>();
@@ -75,6 +78,7 @@ public static class MeshSiloHosting
     private sealed class ReadyReporter(
         IHostApplicationLifetime lifetime,
         IOptions<SiloOptions> silo,
+        IOptions<GatewayOptions> gateway,
         IOptions<StorageOptions> storage) : IHostedService
     {
         public const string ReadyLine = "Mesh silo ready:";
@@ -84,7 +88,11 @@ public static class MeshSiloHosting
             lifetime.ApplicationStarted.Register(() =>
             {
                 var s = silo.Value;
-                Console.WriteLine($"{ReadyLine} cluster '{s.ClusterId}', gateway 127.0.0.1:{s.GatewayPort}, silo port {s.SiloPort}, data {storage.Value.FullDataDirectory}");
+                var g = gateway.Value;
+                var scheme = g.UsesTls ? "https" : "http";
+                var grpc = g.GrpcPort == 0 ? "off" : $"{g.Address}:{g.GrpcPort}";
+                Console.WriteLine($"{ReadyLine} cluster '{s.ClusterId}', orleans gateway 127.0.0.1:{s.GatewayPort}, silo port {s.SiloPort}, " +
+                                  $"http {scheme}://{g.Address}:{g.HttpPort}/v2, grpc {grpc}, data {storage.Value.FullDataDirectory}");
                 Console.Out.Flush();
             });
             return Task.CompletedTask;

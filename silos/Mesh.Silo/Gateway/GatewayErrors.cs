@@ -1,0 +1,45 @@
+using System.Text.Json;
+using Grpc.Core;
+using Mesh.Abstractions.Errors;
+
+namespace Mesh.Silo.Gateway;
+
+/// <summary>
+/// How the mesh's errors are answered over HTTP and gRPC. The status comes from the error's branch, the message
+/// is the error's own (it names the input and the rule), and the body is the protocol's <c>{"error": "..."}</c>.
+/// </summary>
+public static class GatewayErrors
+{
+    public static (int Http, StatusCode Grpc) StatusOf(Exception e) => e switch
+    {
+        MeshNotFoundException => (StatusCodes.Status404NotFound, StatusCode.NotFound),
+        MeshInvalidArgumentException => (StatusCodes.Status400BadRequest, StatusCode.InvalidArgument),
+        DeadlineExceededException or TimeoutException => (StatusCodes.Status504GatewayTimeout, StatusCode.DeadlineExceeded),
+        RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
+        BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
+        _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),
+    };
+
+    public static string MessageOf(Exception e) => e switch
+    {
+        MeshException or RequestTooLargeException or BadHttpRequestException => e.Message,
+        TimeoutException => "the request's deadline passed before the answer came",
+        _ => $"internal error ({e.GetType().Name}); the server log has the details",
+    };
+
+    public static Task WriteAsync(HttpContext http, int status, string message)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsync(JsonSerializer.Serialize(new { error = message }, Json));
+    }
+
+    // Error text quotes names ('input'); the JSON content type makes unescaped quotes safe and keeps them readable.
+    public static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static RpcException ToRpc(Exception e) => new(new Status(StatusOf(e).Grpc, MessageOf(e)));
+}
+
+/// <summary>A body past the configured limit; answered with 413 naming the limit and its setting.</summary>
+public sealed class RequestTooLargeException(long limit, string key)
+    : Exception($"the request body is larger than the limit of {limit} bytes ({GatewayOptions.Section}:{key})");

@@ -1,0 +1,161 @@
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Tensors;
+using Mesh.Client;
+using Mesh.Silo.Gateway.Grpc.Inference;
+using Microsoft.AspNetCore.Authorization;
+
+namespace Mesh.Silo.Gateway.Grpc;
+
+/// <summary>
+/// The Open Inference Protocol's gRPC service over the same predict path as REST. Outputs always come back as
+/// raw_output_contents (as Triton answers); inputs may come raw or typed.
+/// </summary>
+[Authorize(GatewayRoles.Infer)]
+public sealed class GrpcInferenceService(MeshClient mesh, GatewayReadiness readiness) : GRPCInferenceService.GRPCInferenceServiceBase
+{
+    [AllowAnonymous]
+    public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
+        Task.FromResult(new ServerLiveResponse { Live = true });
+
+    [AllowAnonymous]
+    public override Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context) =>
+        Task.FromResult(new ServerReadyResponse { Ready = readiness.IsReady });
+
+    public override async Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context)
+    {
+        try
+        {
+            await InferenceEndpoints.ResolveAsync(mesh, request.Name, request.Version);
+            return new ModelReadyResponse { Ready = true };
+        }
+        catch (MeshNotFoundException)
+        {
+            return new ModelReadyResponse { Ready = false };
+        }
+    }
+
+    public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request, ServerCallContext context) =>
+        Task.FromResult(new ServerMetadataResponse { Name = "mesh", Version = InferenceEndpoints.ServerVersion, Extensions = { InferenceEndpoints.Extensions } });
+
+    public override async Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context)
+    {
+        var (info, chosen) = await InferenceEndpoints.ResolveAsync(mesh, request.Name, request.Version);
+        var response = new ModelMetadataResponse { Name = info.Name, Platform = InferenceEndpoints.Platform };
+        response.Versions.AddRange(info.Versions.Select(v => v.Version.ToString(CultureInfo.InvariantCulture)));
+        response.Inputs.AddRange(InferenceEndpoints.Tensors(chosen.Signature.Inputs).Select(ToMetadata));
+        response.Outputs.AddRange(InferenceEndpoints.Tensors(chosen.Signature.Outputs).Select(ToMetadata));
+        return response;
+    }
+
+    private static ModelMetadataResponse.Types.TensorMetadata ToMetadata((string Name, string Datatype, long[] Shape) t) =>
+        new() { Name = t.Name, Datatype = t.Datatype, Shape = { t.Shape } };
+
+    public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
+    {
+        var predict = ToPredict(request, out var timeout);
+        var call = mesh.PredictAsync(timeout is TimeSpan t ? predict with { Deadline = DateTimeOffset.UtcNow + t } : predict);
+        var answer = await (timeout is TimeSpan limit ? call.WaitAsync(limit, context.CancellationToken) : call.WaitAsync(context.CancellationToken));
+
+        var response = new ModelInferResponse
+        {
+            ModelName = answer.Model,
+            ModelVersion = answer.Version.ToString(CultureInfo.InvariantCulture),
+            Id = request.Id,
+        };
+        foreach (var output in answer.Outputs)
+        {
+            response.Outputs.Add(new ModelInferResponse.Types.InferOutputTensor
+            {
+                Name = output.Name,
+                Datatype = InferenceJson.DataTypeName(output.ElementType),
+                Shape = { output.Shape },
+            });
+            response.RawOutputContents.Add(UnsafeByteOperations.UnsafeWrap(InferenceJson.EncodeBinary(output)));
+        }
+        return response;
+    }
+
+    public static PredictRequest ToPredict(ModelInferRequest request, out TimeSpan? timeout)
+    {
+        timeout = null;
+        if (request.Parameters.TryGetValue("timeout", out var t))
+        {
+            timeout = t.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param && t.Int64Param > 0
+                ? TimeSpan.FromMicroseconds(t.Int64Param)
+                : throw new InvalidRequestException("parameters.timeout", "must be a positive int64 of microseconds");
+        }
+        var raw = request.RawInputContents;
+        if (raw.Count > 0 && raw.Count != request.Inputs.Count)
+            throw new InvalidRequestException("raw_input_contents", $"has {raw.Count} entries for {request.Inputs.Count} inputs; give one per input or none");
+
+        var inputs = new NamedTensor[request.Inputs.Count];
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var input = request.Inputs[i];
+            var path = $"inputs[{i}]";
+            if (!InferenceJson.TryParseDataType(input.Datatype, out var type))
+                throw new InvalidRequestException($"{path}.datatype", $"'{input.Datatype}' is not a protocol datatype");
+            var shape = input.Shape.ToArray();
+            if (shape.Any(d => d < 0))
+                throw new InvalidRequestException($"{path}.shape", $"{NamedTensor.ShapeText(shape)} has a negative dimension");
+            inputs[i] = raw.Count > 0
+                ? InferenceJson.DecodeBinary(input.Name, type, shape, raw[i].Span)
+                : FromContents(input.Name, type, shape, input.Contents, path);
+        }
+        var outputs = request.Outputs.Count == 0 ? null : request.Outputs.Select(o => o.Name).ToArray();
+        return new PredictRequest(request.ModelName, inputs, InferenceEndpoints.ParseVersion(request.ModelVersion), outputs);
+    }
+
+    private static NamedTensor FromContents(string name, TensorElementType type, long[] shape, InferTensorContents? contents, string path)
+    {
+        if (contents is null)
+            throw new InvalidRequestException($"{path}.contents", "is missing (and there are no raw_input_contents)");
+        var writer = new TensorValueWriter(name, type, InferenceJson.CheckedCount(shape, $"{path}.shape"));
+        var given = type switch
+        {
+            TensorElementType.Bool => Write(contents.BoolContents, writer.WriteBool),
+            TensorElementType.Int8 or TensorElementType.Int16 or TensorElementType.Int32 => Write(contents.IntContents, v => writer.WriteInt64(v)),
+            TensorElementType.Int64 => Write(contents.Int64Contents, writer.WriteInt64),
+            TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32 => Write(contents.UintContents, v => writer.WriteInt64(v)),
+            TensorElementType.UInt64 => Write(contents.Uint64Contents, writer.WriteUInt64),
+            TensorElementType.Float32 => Write(contents.Fp32Contents, v => writer.WriteDouble(v)),
+            TensorElementType.Float64 => Write(contents.Fp64Contents, writer.WriteDouble),
+            TensorElementType.String => Write(contents.BytesContents, v => writer.WriteString(v.ToStringUtf8())),
+            _ => throw new InvalidTensorValueException(name, $"{InferenceJson.DataTypeName(type)} has no typed contents; send it in raw_input_contents"),
+        };
+        if (given != writer.Count)
+            throw new InvalidTensorValueException(name, $"{given} values given, its shape {NamedTensor.ShapeText(shape)} holds {writer.Count}");
+        return writer.ToTensor(shape);
+    }
+
+    // Too many values stop the writer at the first extra one; too few are caught by the count check after.
+    private static long Write<T>(IReadOnlyCollection<T> values, Action<T> write)
+    {
+        foreach (var value in values) write(value);
+        return values.Count;
+    }
+}
+
+/// <summary>Turns the mesh's errors into gRPC statuses (NOT_FOUND, INVALID_ARGUMENT, DEADLINE_EXCEEDED, ...).</summary>
+public sealed class GrpcErrorInterceptor(ILogger<GrpcErrorInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (Exception e) when (e is not RpcException)
+        {
+            var rpc = GatewayErrors.ToRpc(e);
+            if (rpc.StatusCode == StatusCode.Internal) logger.LogError(e, "gRPC {Method} failed", context.Method);
+            throw rpc;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Reflection;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Protocol;
+using Mesh.Client;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Silo.Gateway;
+
+/// <summary>The Open Inference Protocol's REST API under /v2, as KServe and Triton serve it.</summary>
+public static class InferenceEndpoints
+{
+    public const string Platform = "onnx_onnxv1";
+    public static readonly string[] Extensions = ["binary_tensor_data", "model_repository"];
+    public static string ServerVersion { get; } =
+        typeof(InferenceEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static void MapInferenceApi(this IEndpointRouteBuilder app)
+    {
+        var v2 = app.MapGroup("/v2");
+        // Probes answer without a key and without counting against a rate limit.
+        v2.MapGet("/health/live", () => Results.Json(new { live = true })).AllowAnonymous();
+        v2.MapGet("/health/ready", (GatewayReadiness readiness) => readiness.IsReady
+            ? Results.Json(new { ready = true })
+            : Results.Json(new { ready = false }, statusCode: StatusCodes.Status503ServiceUnavailable)).AllowAnonymous();
+
+        var api = v2.MapGroup("").RequireAuthorization(GatewayRoles.Infer).RequireRateLimiting(GatewayHosting.RateLimitPolicy);
+        api.MapGet("", () => Results.Json(new { name = "mesh", version = ServerVersion, extensions = Extensions }));
+        api.MapGet("/models/{model}", (string model, MeshClient mesh) => MetadataAsync(mesh, model, null));
+        api.MapGet("/models/{model}/versions/{version}", (string model, string version, MeshClient mesh) => MetadataAsync(mesh, model, version));
+        api.MapGet("/models/{model}/ready", (string model, MeshClient mesh) => ReadyAsync(mesh, model, null));
+        api.MapGet("/models/{model}/versions/{version}/ready", (string model, string version, MeshClient mesh) => ReadyAsync(mesh, model, version));
+        api.MapPost("/models/{model}/infer", (HttpContext http, string model, MeshClient mesh, IOptions<GatewayOptions> options) => InferAsync(http, mesh, options.Value, model, null));
+        api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, MeshClient mesh, IOptions<GatewayOptions> options) => InferAsync(http, mesh, options.Value, model, version));
+    }
+
+    /// <summary>A version from a URL or request field: a positive number, or absent for the default.</summary>
+    public static int? ParseVersion(string? version) =>
+        string.IsNullOrEmpty(version) ? null
+        : int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v
+        : throw new InvalidRequestException("version", $"'{version}' is not a version number");
+
+    /// <summary>The version a request names, or the model's default.</summary>
+    public static async Task<(ModelInfo Model, ModelVersionInfo Version)> ResolveAsync(MeshClient mesh, string model, string? version)
+    {
+        var info = await mesh.GetModelAsync(model);
+        var number = ParseVersion(version) ?? info.DefaultVersion;
+        var chosen = info.FindVersion(number)
+            ?? throw new ModelVersionNotFoundException(model, number, info.Versions.Select(v => v.Version).ToArray());
+        return (info, chosen);
+    }
+
+    private static async Task<IResult> MetadataAsync(MeshClient mesh, string model, string? version)
+    {
+        var (info, chosen) = await ResolveAsync(mesh, model, version);
+        return Results.Json(new
+        {
+            name = info.Name,
+            versions = info.Versions.Select(v => v.Version.ToString(CultureInfo.InvariantCulture)).ToArray(),
+            platform = Platform,
+            inputs = TensorMetadata(chosen.Signature.Inputs),
+            outputs = TensorMetadata(chosen.Signature.Outputs),
+        });
+    }
+
+    /// <summary>Tensor inputs and outputs as the protocol lists them; sequences and maps have no protocol datatype.</summary>
+    public static IEnumerable<(string Name, string Datatype, long[] Shape)> Tensors(IEnumerable<TensorSpec> specs) =>
+        specs.Where(s => s.Kind == ValueKind.Tensor).Select(s => (s.Name, InferenceJson.DataTypeName(s.ElementType), s.Shape));
+
+    private static object[] TensorMetadata(IEnumerable<TensorSpec> specs) =>
+        Tensors(specs).Select(t => (object)new { name = t.Name, datatype = t.Datatype, shape = t.Shape }).ToArray();
+
+    // Every deployed version can serve: the first predict in a silo loads it on demand.
+    private static async Task<IResult> ReadyAsync(MeshClient mesh, string model, string? version)
+    {
+        var (info, _) = await ResolveAsync(mesh, model, version);
+        return Results.Json(new { name = info.Name, ready = true });
+    }
+
+    private static async Task InferAsync(HttpContext http, MeshClient mesh, GatewayOptions options, string model, string? version)
+    {
+        var body = await ReadBodyAsync(http, options.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
+        var headerLength = HeaderLength(http, body.Length);
+        var (request, infer) = InferenceJson.ReadRequest(model, ParseVersion(version),
+            body.AsMemory(0, headerLength ?? body.Length), body.AsMemory(headerLength ?? body.Length));
+
+        var predict = infer.Timeout is TimeSpan timeout
+            ? mesh.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
+            : mesh.PredictAsync(request).WaitAsync(http.RequestAborted);
+        var response = await predict;
+
+        var (bytes, responseHeaderLength) = InferenceJson.WriteResponse(response, infer);
+        if (responseHeaderLength is int length)
+        {
+            http.Response.Headers[InferenceJson.HeaderLengthHeader] = length.ToString(CultureInfo.InvariantCulture);
+            http.Response.ContentType = "application/octet-stream";
+        }
+        else http.Response.ContentType = "application/json";
+        http.Response.ContentLength = bytes.Length;
+        await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
+    }
+
+    private static int? HeaderLength(HttpContext http, int bodyLength)
+    {
+        if (!http.Request.Headers.TryGetValue(InferenceJson.HeaderLengthHeader, out var value)) return null;
+        return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var length) && length <= bodyLength
+            ? length
+            : throw new InvalidRequestException(InferenceJson.HeaderLengthHeader, $"must be the JSON's length in bytes, at most the body's {bodyLength} (was '{value}')");
+    }
+
+    /// <summary>Reads the whole body, refusing (413) past <paramref name="limit"/>, the setting <paramref name="key"/>.</summary>
+    public static async Task<byte[]> ReadBodyAsync(HttpContext http, long limit, string key)
+    {
+        var feature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit;
+        if (http.Request.ContentLength > limit)
+            throw new RequestTooLargeException(limit, key);
+        try
+        {
+            using var buffer = new MemoryStream(http.Request.ContentLength is long n ? (int)n : 4096);
+            await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
+            return buffer.ToArray();
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new RequestTooLargeException(limit, key);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using Mesh.Silo.Gateway;
+
+namespace Mesh.Silo.Hosting;
+
+/// <summary>The silo's whole application: what Program runs and what the gateway tests start in-process.</summary>
+public static class MeshSiloApp
+{
+    public static WebApplication Create(string[] args, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        configure?.Invoke(builder.Configuration);
+        builder.AddMeshSilo();
+        var app = builder.Build();
+        app.MapMeshGateway();
+        return app;
+    }
+}
