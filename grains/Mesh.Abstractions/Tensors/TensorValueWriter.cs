@@ -89,7 +89,6 @@ public sealed class TensorValueWriter
             WriteUInt64((ulong)value);
             return;
         }
-        var span = Next();
         var (min, max) = _type switch
         {
             TensorElementType.Int8 => (sbyte.MinValue, sbyte.MaxValue),
@@ -103,6 +102,7 @@ public sealed class TensorValueWriter
             _ => throw Invalid($"a number cannot be a {_type.DisplayName()} element"),
         };
         if (value < min || value > max) throw Invalid($"{value} is out of range for {_type.DisplayName()}");
+        var span = Next();
         switch (_size)
         {
             case 1: span[0] = (byte)value; break;

@@ -70,8 +70,14 @@ public abstract class GatewayFixture(IReadOnlyDictionary<string, string?>? setti
     }
 }
 
-/// <summary>A gateway with no keys and no limits, as a developer runs it.</summary>
-public sealed class OpenGateway() : GatewayFixture;
+/// <summary>A gateway with no keys and no rate limit, as a developer runs it; bodies up to 1 MiB.</summary>
+public sealed class OpenGateway() : GatewayFixture(new Dictionary<string, string?>
+{
+    ["Mesh:Gateway:MaxRequestBodyBytes"] = MaxBody.ToString(),
+})
+{
+    public const int MaxBody = 1 << 20;
+}
 
 [CollectionDefinition(Name)]
 public sealed class OpenGatewayCollection : ICollectionFixture<OpenGateway>
