@@ -16,6 +16,7 @@ public class SiloProcessTests : IDisposable
     private readonly string _data = Path.Combine(Path.GetTempPath(), "mesh-tests", "process-" + Guid.NewGuid().ToString("N"));
     private readonly int _gatewayPort = MeshProcess.FreePort();
     private readonly int _siloPort = MeshProcess.FreePort();
+    private readonly int _httpPort = MeshProcess.FreePort();
     private string Gateway => $"127.0.0.1:{_gatewayPort}";
 
     private MeshProcess StartSilo(IReadOnlyDictionary<string, string>? overrides = null)
@@ -24,6 +25,8 @@ public class SiloProcessTests : IDisposable
         {
             ["Mesh__Silo__SiloPort"] = _siloPort.ToString(),
             ["Mesh__Silo__GatewayPort"] = _gatewayPort.ToString(),
+            ["Mesh__Gateway__HttpPort"] = _httpPort.ToString(),
+            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
             ["Mesh__Storage__DataDirectory"] = _data,
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string>()) environment[key] = value;
