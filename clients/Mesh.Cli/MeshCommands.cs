@@ -34,17 +34,34 @@ public static class MeshCommands
         Recursive = true,
     };
 
+    private static readonly Option<string?> Http = new("--http")
+    {
+        Description = "Use the gateway's HTTP API at this URL (e.g. http://127.0.0.1:8000) instead of the Orleans gateway (env MESH_HTTP)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_HTTP"),
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> ApiKey = new("--api-key")
+    {
+        Description = "API key for the HTTP gateway (env MESH_API_KEY)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_API_KEY"),
+        Recursive = true,
+    };
+
     public static RootCommand Build()
     {
         var root = new RootCommand("mesh: deploy ONNX models to a Mesh and get predictions from it.");
         root.Options.Add(Gateway);
         root.Options.Add(Cluster);
         root.Options.Add(ConnectTimeout);
+        root.Options.Add(Http);
+        root.Options.Add(ApiKey);
         root.Subcommands.Add(DeployCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(ModelCommand());
         root.Subcommands.Add(DefaultCommand());
         root.Subcommands.Add(PredictCommand());
+        root.Subcommands.Add(KeysCommand());
         return root;
     }
 
@@ -76,7 +93,21 @@ public static class MeshCommands
     private static Command ModelsCommand()
     {
         var command = new Command("models", "List the deployed models");
-        command.SetAction((parse, _) => Run(parse, async mesh =>
+        command.SetAction((parse, _) => parse.GetValue(Http) is string url ? MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), async http =>
+        {
+            var index = await http.IndexAsync();
+            if (index.Length == 0)
+            {
+                Console.WriteLine("no models deployed");
+                return ExitCodes.Ok;
+            }
+            var models = index.GroupBy(e => e.Name).ToList();
+            var width = Math.Max(4, models.Max(m => m.Key.Length));
+            Console.WriteLine($"{"NAME".PadRight(width)}  VERSIONS");
+            foreach (var m in models)
+                Console.WriteLine($"{m.Key.PadRight(width)}  {string.Join(",", m.Select(e => e.Version))}");
+            return ExitCodes.Ok;
+        }) : Run(parse, async mesh =>
         {
             var models = await mesh.ListModelsAsync();
             if (models.Length == 0)
@@ -98,7 +129,14 @@ public static class MeshCommands
         var name = new Argument<string>("NAME") { Description = "Model name" };
         var version = new Option<int?>("--version", "-v") { Description = "Version whose signature to show (default: the default version)" };
         var command = new Command("model", "Show a model's versions and a version's signature") { name, version };
-        command.SetAction((parse, _) => Run(parse, async mesh =>
+        command.SetAction((parse, _) => parse.GetValue(Http) is string url ? MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), async http =>
+        {
+            var metadata = await http.GetMetadataAsync(parse.GetValue(name)!, parse.GetValue(version));
+            Console.WriteLine($"model {metadata.Name}, versions {string.Join(", ", metadata.Versions)}, platform {metadata.Platform}");
+            Console.WriteLine($"signature of version {parse.GetValue(version)?.ToString() ?? "(default)"}:");
+            PrintSignature(metadata.Signature);
+            return ExitCodes.Ok;
+        }) : Run(parse, async mesh =>
         {
             var model = await mesh.GetModelAsync(parse.GetValue(name)!);
             var shown = parse.GetValue(version) is int v ? await mesh.GetVersionAsync(model.Name, v) : model.FindVersion(model.DefaultVersion)!;
@@ -147,38 +185,65 @@ public static class MeshCommands
             if (hasInputs == hasJson)
                 result.AddError("give the inputs either with --input (one per tensor) or with --json FILE");
         });
-        command.SetAction((parse, _) => Run(parse, async mesh =>
+        command.SetAction((parse, _) =>
         {
-            var model = parse.GetValue(name)!;
-            var requestedVersion = parse.GetValue(version);
-            PredictRequest request;
-            if (parse.GetValue(json) is FileInfo file)
+            async Task<int> Predict(Func<string, int?, Task<ModelSignature>> signatureOf, Func<PredictRequest, Task<PredictResponse>> predict)
             {
-                if (!file.Exists) throw new CommandLineInputException($"--json: no file at {file.FullName}");
-                request = InferenceJson.ReadRequest(model, requestedVersion, await File.ReadAllTextAsync(file.FullName));
-            }
-            else
-            {
-                // Element types come from the signature, so values can be typed plainly on the command line.
-                ModelSignature signature;
-                if (requestedVersion is int v)
-                    signature = (await mesh.GetVersionAsync(model, v)).Signature;
+                var model = parse.GetValue(name)!;
+                var requestedVersion = parse.GetValue(version);
+                PredictRequest request;
+                if (parse.GetValue(json) is FileInfo file)
+                {
+                    if (!file.Exists) throw new CommandLineInputException($"--json: no file at {file.FullName}");
+                    request = InferenceJson.ReadRequest(model, requestedVersion, await File.ReadAllTextAsync(file.FullName));
+                }
                 else
                 {
-                    var info = await mesh.GetModelAsync(model);
-                    signature = info.FindVersion(info.DefaultVersion)!.Signature;
+                    // Element types come from the signature, so values can be typed plainly on the command line.
+                    var signature = await signatureOf(model, requestedVersion);
+                    request = new PredictRequest(model, parse.GetValue(inputs)!.Select(i => ParseInput(i, signature)).ToArray(), requestedVersion);
                 }
-                request = new PredictRequest(model, parse.GetValue(inputs)!.Select(i => ParseInput(i, signature)).ToArray(), requestedVersion);
-            }
-            var wanted = parse.GetValue(outputs);
-            if (wanted is { Length: > 0 }) request = request with { Outputs = wanted };
+                var wanted = parse.GetValue(outputs);
+                if (wanted is { Length: > 0 }) request = request with { Outputs = wanted };
 
-            var response = await mesh.PredictAsync(request);
-            if (parse.GetValue(format) == "json") PrintJson(response);
-            else PrintText(response);
-            return ExitCodes.Ok;
-        }));
+                var response = await predict(request);
+                if (parse.GetValue(format) == "json") PrintJson(response);
+                else PrintText(response);
+                return ExitCodes.Ok;
+            }
+
+            if (parse.GetValue(Http) is string url)
+                return MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), http => Predict(
+                    async (model, v) => (await http.GetMetadataAsync(model, v)).Signature,
+                    request => http.PredictAsync(request)));
+            return Run(parse, mesh => Predict(
+                async (model, v) =>
+                {
+                    if (v is int number) return (await mesh.GetVersionAsync(model, number)).Signature;
+                    var info = await mesh.GetModelAsync(model);
+                    return info.FindVersion(info.DefaultVersion)!.Signature;
+                },
+                mesh.PredictAsync));
+        });
         return command;
+    }
+
+    private static Command KeysCommand()
+    {
+        var keyName = new Option<string>("--name") { Description = "Who the key is for (rate limits count per name)", Required = true };
+        var role = new Option<string>("--role") { Description = "infer (metadata and predicts) or admin (also deploy, load, unload)", DefaultValueFactory = _ => "infer" };
+        role.AcceptOnlyFromAmong("infer", "admin");
+        var create = new Command("new", "Make a new API key and print the configuration entry the gateway needs (only its hash)") { keyName, role };
+        create.SetAction(parse =>
+        {
+            var key = ApiKeys.New();
+            Console.WriteLine($"key:    {key}");
+            Console.WriteLine("        give it to the caller; the mesh keeps only its hash and cannot show it again");
+            Console.WriteLine("config: (appsettings.json, Mesh:Gateway:ApiKeys)");
+            Console.WriteLine($"        {{ \"Name\": \"{parse.GetValue(keyName)}\", \"Sha256\": \"{ApiKeys.Hash(key)}\", \"Role\": \"{parse.GetValue(role)}\" }}");
+            return ExitCodes.Ok;
+        });
+        return new Command("keys", "API keys for the HTTP and gRPC gateway") { create };
     }
 
     /// <summary>Parses name=shape:values, e.g. input=2x3:1,2,3,4,5,6. An input the signature lacks is sent as float32 for the mesh to reject by name.</summary>

@@ -76,6 +76,34 @@ public static class MeshConnection
         }
     }
 
+    /// <summary>Runs a command against the HTTP gateway at <paramref name="url"/>.</summary>
+    public static async Task<int> RunHttpAsync(string url, string? apiKey, Func<MeshHttpClient, Task<int>> command)
+    {
+        if (!Uri.TryCreate(url.EndsWith('/') ? url : url + "/", UriKind.Absolute, out var baseAddress) || baseAddress.Scheme is not ("http" or "https"))
+            return Fail(ExitCodes.Usage, $"--http: '{url}' is not an http(s) URL");
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(100) };
+        try
+        {
+            return await command(new MeshHttpClient(http, apiKey));
+        }
+        catch (MeshHttpException e)
+        {
+            return Fail(ExitCodes.Rejected, e.Message);
+        }
+        catch (MeshException e)
+        {
+            return Fail(ExitCodes.Rejected, e.Message);
+        }
+        catch (CommandLineInputException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
+        }
+        catch (HttpRequestException e)
+        {
+            return Fail(ExitCodes.Unreachable, $"cannot reach the mesh HTTP gateway at {url}: {e.Message}");
+        }
+    }
+
     public static int Fail(int code, string message)
     {
         Console.Error.WriteLine($"error: {message}");

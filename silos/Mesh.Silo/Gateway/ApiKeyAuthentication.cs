@@ -1,6 +1,6 @@
 using System.Security.Claims;
+using Mesh.Abstractions.Protocol;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -34,7 +34,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return Task.FromResult(AuthenticateResult.Fail("the Authorization header must be 'Bearer <key>'"));
 
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
+        var presented = ApiKeys.HashBytes(header["Bearer ".Length..].Trim());
         foreach (var key in keys)
         {
             if (CryptographicOperations.FixedTimeEquals(presented, Convert.FromHexString(key.Sha256)))
@@ -62,7 +62,4 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         GatewayErrors.WriteAsync(Context, StatusCodes.Status403Forbidden,
             $"the key '{Context.User.Identity?.Name}' has the role '{Context.User.FindFirstValue(ClaimTypes.Role)}'; this call needs '{GatewayRoles.Admin}'");
-
-    /// <summary>The configured form of a key: lower-case hex SHA-256.</summary>
-    public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 }

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
-using Mesh.Silo.Gateway;
+using Mesh.Abstractions.Protocol;
 using Mesh.Silo.Gateway.Grpc.Inference;
 
 namespace Mesh.IntegrationTests.Gateway;
@@ -13,13 +13,13 @@ namespace Mesh.IntegrationTests.Gateway;
 public sealed class SecuredGateway() : GatewayFixture(new Dictionary<string, string?>
 {
     ["Mesh:Gateway:ApiKeys:0:Name"] = "app",
-    ["Mesh:Gateway:ApiKeys:0:Sha256"] = ApiKeyAuthenticationHandler.Hash(InferKey),
+    ["Mesh:Gateway:ApiKeys:0:Sha256"] = ApiKeys.Hash(InferKey),
     ["Mesh:Gateway:ApiKeys:0:Role"] = "infer",
     ["Mesh:Gateway:ApiKeys:1:Name"] = "ops",
-    ["Mesh:Gateway:ApiKeys:1:Sha256"] = ApiKeyAuthenticationHandler.Hash(AdminKeyValue),
+    ["Mesh:Gateway:ApiKeys:1:Sha256"] = ApiKeys.Hash(AdminKeyValue),
     ["Mesh:Gateway:ApiKeys:1:Role"] = "admin",
     ["Mesh:Gateway:ApiKeys:2:Name"] = "bursty",
-    ["Mesh:Gateway:ApiKeys:2:Sha256"] = ApiKeyAuthenticationHandler.Hash(BurstyKey),
+    ["Mesh:Gateway:ApiKeys:2:Sha256"] = ApiKeys.Hash(BurstyKey),
     ["Mesh:Gateway:ApiKeys:2:Role"] = "infer",
     ["Mesh:Gateway:RateLimit:PermitsPerSecond"] = "5",
 })

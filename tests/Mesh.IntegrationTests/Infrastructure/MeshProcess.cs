@@ -30,14 +30,25 @@ public sealed partial class MeshProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
+    private const string OutputMarker = "/tests/Mesh.IntegrationTests/bin/";
+
+    private static int MarkerAt
+    {
+        get
+        {
+            var at = AppContext.BaseDirectory.Replace('\\', '/').IndexOf(OutputMarker, StringComparison.Ordinal);
+            return at >= 0 ? at : throw new InvalidOperationException($"tests run from {AppContext.BaseDirectory}, not from their build output");
+        }
+    }
+
+    /// <summary>The repository's root folder (where Mesh.sln and README.md are).</summary>
+    public static string RepositoryRoot => AppContext.BaseDirectory[..MarkerAt];
+
     /// <summary>Path of a project's built assembly, e.g. ("silos/Mesh.Silo", "Mesh.Silo.dll").</summary>
     public static string BuiltAssembly(string project, string assembly)
     {
         var here = AppContext.BaseDirectory;
-        const string marker = "/tests/Mesh.IntegrationTests/bin/";
-        var at = here.Replace('\\', '/').IndexOf(marker, StringComparison.Ordinal);
-        if (at < 0) throw new InvalidOperationException($"tests run from {here}, not from their build output");
-        var path = Path.Combine(here[..at], project, "bin", here[(at + marker.Length)..], assembly);
+        var path = Path.Combine(RepositoryRoot, project, "bin", here[(MarkerAt + OutputMarker.Length)..], assembly);
         return File.Exists(path) ? path : throw new FileNotFoundException($"{assembly} is not built (looked at {path}); build Mesh.sln first", path);
     }
 

@@ -104,6 +104,20 @@ public class SiloProcessTests : IDisposable
             Assert.Equal(1, rejected.ExitCode);
             Assert.StartsWith("error: model 'broken': the file is not a model ONNX Runtime can load", rejected.Stderr.Trim());
 
+            // The same through the HTTP gateway.
+            var http = $"http://127.0.0.1:{_httpPort}";
+            var httpModels = await MeshProcess.RunCliAsync("models", "--http", http);
+            Assert.True(httpModels.ExitCode == 0, httpModels.Stderr);
+            Assert.Contains("fraud", httpModels.Stdout);
+            var httpPredict = await MeshProcess.RunCliAsync("predict", "fraud", "--http", http,
+                "-i", "Amount=1x1:950", "-i", "Hour=1x1:3", "-i", "DistanceKm=1x1:1500", "-i", "RecentCount=1x1:6", "-i", "Foreign=1x1:1", "-i", "Category=1x1:electronics",
+                "-o", "PredictedLabel.output");
+            Assert.True(httpPredict.ExitCode == 0, httpPredict.Stderr);
+            Assert.Contains("PredictedLabel.output: bool [1,1]\n  True", httpPredict.Stdout.ReplaceLineEndings("\n"));
+            var httpBad = await MeshProcess.RunCliAsync("predict", "mlp", "--http", http, "--input", "input=1x3:1,2,3");
+            Assert.Equal(1, httpBad.ExitCode);
+            Assert.Equal("error: input 'input': dimension 1 must be 64, got 3 (expected shape [-1,64], got [1,3])", httpBad.Stderr.Trim());
+
             var model = await Mesh("model", "fraud");
             Assert.Equal(0, model.ExitCode);
             Assert.Contains("model fraud, default version 1", model.Stdout);
@@ -142,6 +156,18 @@ public class SiloProcessTests : IDisposable
         var result = await MeshProcess.RunCliAsync("models", "--gateway", Gateway, "--connect-timeout", "1");
         Assert.Equal(3, result.ExitCode);
         Assert.StartsWith($"error: cannot reach the mesh gateway at {Gateway}", result.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Cli_makes_api_keys_and_prints_only_the_hash_for_configuration()
+    {
+        var result = await MeshProcess.RunCliAsync("keys", "new", "--name", "ops", "--role", "admin");
+        Assert.Equal(0, result.ExitCode);
+        var key = result.Stdout.Split('\n')[0]["key:".Length..].Trim();
+        Assert.StartsWith("mesh_", key);
+        var hash = global::Mesh.Abstractions.Protocol.ApiKeys.Hash(key);
+        Assert.Contains($"{{ \"Name\": \"ops\", \"Sha256\": \"{hash}\", \"Role\": \"admin\" }}", result.Stdout);
+        Assert.DoesNotContain(key, result.Stdout.Split('\n')[3]);
     }
 
     [Fact]
