@@ -48,6 +48,8 @@ public sealed class MeshClient(IClusterClient cluster)
     public Task<ModelInfo> SetDefaultVersionAsync(string model, int version) =>
         Model(model).SetDefaultVersionAsync(version);
 
+    public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
+
     // Checked here as well as in the grain: Orleans itself refuses some bad keys (an empty one) with a plain
     // ArgumentException before any grain could name the rule.
     private IModelGrain Model(string model)

@@ -22,3 +22,14 @@ public abstract class MeshInvalidArgumentException(string message) : MeshExcepti
 [GenerateSerializer]
 public sealed class DeadlineExceededException(string model, string stage)
     : MeshException($"model '{model}': the request's deadline passed {stage}; it was not run");
+
+/// <summary>
+/// The model's queue in the silo that received the request is full; the request was refused at once, unrun.
+/// <see cref="RetryAfter"/> is the time the queue is expected to need to drain.
+/// </summary>
+[GenerateSerializer]
+public sealed class OverloadedException(string model, int version, int queueLimit, TimeSpan retryAfter)
+    : MeshException($"model '{model}' version {version}: the queue is full ({queueLimit} requests waiting, the model's MaxQueueSize); retry after {Math.Max(1, (int)Math.Ceiling(retryAfter.TotalMilliseconds))} ms")
+{
+    [Id(0)] public TimeSpan RetryAfter { get; } = retryAfter;
+}

@@ -40,3 +40,10 @@ public sealed class InferenceFailedException(string model, int version, string r
     [Id(0)] public string Model { get; } = model;
     [Id(1)] public int Version { get; } = version;
 }
+
+[GenerateSerializer]
+public sealed class InvalidPolicyException(string model, string field, string rule)
+    : MeshInvalidArgumentException($"model '{model}' policy {field}: {rule}")
+{
+    [Id(0)] public string Field { get; } = field;
+}

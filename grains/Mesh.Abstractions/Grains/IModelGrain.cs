@@ -24,6 +24,9 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>Makes <paramref name="version"/> the one that answers predicts naming no version.</summary>
     Task<ModelInfo> SetDefaultVersionAsync(int version);
+
+    /// <summary>Sets how the model is served (batching, queue, warm sessions, idle time); validated first.</summary>
+    Task<ModelInfo> SetPolicyAsync(ServingPolicy policy);
 }
 
 /// <summary>The names of every deployed model (one activation, key 0). Management only.</summary>

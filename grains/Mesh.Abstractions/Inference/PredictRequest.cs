@@ -4,11 +4,25 @@ namespace Mesh.Abstractions.Inference;
 
 /// <summary>
 /// A predict: a model, optionally a version (the model's default otherwise), named input tensors,
-/// optionally which outputs to return (all tensor outputs otherwise), and optionally a deadline after which
-/// the mesh drops it unrun and answers with <c>DeadlineExceededException</c>.
+/// optionally which outputs to return (all tensor outputs otherwise), optionally a deadline after which the
+/// mesh drops it unrun (<c>DeadlineExceededException</c>), a priority, and the caller it is metered to.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record PredictRequest(string Model, NamedTensor[] Inputs, int? Version = null, string[]? Outputs = null, DateTimeOffset? Deadline = null);
+public sealed record PredictRequest(
+    string Model,
+    NamedTensor[] Inputs,
+    int? Version = null,
+    string[]? Outputs = null,
+    DateTimeOffset? Deadline = null,
+    PredictPriority Priority = PredictPriority.Normal,
+    string? Caller = null);
+
+/// <summary>High-priority requests leave the queue before normal ones.</summary>
+public enum PredictPriority
+{
+    Normal = 0,
+    High = 1,
+}
 
 /// <summary>
 /// The answer to a predict. <see cref="ColdStart"/> says this call loaded the session in the silo that served it;

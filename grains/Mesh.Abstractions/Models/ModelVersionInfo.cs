@@ -13,9 +13,11 @@ public sealed record ModelVersionInfo(
     ModelSignature Signature,
     DateTimeOffset RegisteredAt);
 
-/// <summary>A model: its versions and which one answers when a predict names none.</summary>
+/// <summary>A model: its versions, which one answers when a predict names none, and how it is served.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ModelInfo(string Name, int DefaultVersion, ModelVersionInfo[] Versions)
+public sealed record ModelInfo(string Name, int DefaultVersion, ModelVersionInfo[] Versions, ServingPolicy? Policy = null)
 {
+    public ServingPolicy ServingPolicy => Policy ?? ServingPolicy.Default;
+
     public ModelVersionInfo? FindVersion(int version) => Array.Find(Versions, v => v.Version == version);
 }

@@ -22,6 +22,15 @@ public static class MeshTelemetry
         public const string ColdStarts = "mesh.cold_starts";
         public const string ColdStartDuration = "mesh.cold_start.duration";
         public const string LoadedSessions = "mesh.sessions.loaded";
+        public const string BatchSize = "mesh.batch.size";
+        public const string BatchRequests = "mesh.batch.requests";
+        public const string ComputeDuration = "mesh.compute.duration";
+        public const string QueueDuration = "mesh.queue.duration";
+        public const string QueueDepth = "mesh.queue.depth";
+        public const string UsageRequests = "mesh.usage.requests";
+        public const string UsageRows = "mesh.usage.rows";
+        public const string UsageCompute = "mesh.usage.compute";
+        public const string UsageQueue = "mesh.usage.queue";
     }
 
     public static class Tags
@@ -31,6 +40,7 @@ public static class MeshTelemetry
         public const string ColdStart = "mesh.cold_start";
         public const string Outcome = "mesh.outcome";
         public const string Silo = "mesh.silo";
+        public const string Caller = "mesh.caller";
         public const string ErrorType = "error.type";
     }
 }

@@ -23,6 +23,20 @@ public sealed class InferenceOptions : IValidatedOptions
     /// </summary>
     public TimeSpan VersionCacheTtl { get; set; } = DefaultVersionCacheTtl;
 
+    /// <summary>Most sessions loaded in one silo; at the cap the least recently used idle one is unloaded. 0: no cap.</summary>
+    public int MaxLoadedSessions { get; set; }
+
+    /// <summary>How many batches of one model version may run at once in a silo; 0: one per core.</summary>
+    public int RunnersPerVersion { get; set; }
+
+    /// <summary>How often each silo re-reads the models' policies to load the MinWarm ones.</summary>
+    public TimeSpan WarmPolicyRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often each silo adds its usage counts to the mesh's ledger.</summary>
+    public TimeSpan UsageFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    public int Runners => RunnersPerVersion > 0 ? RunnersPerVersion : Environment.ProcessorCount;
+
     /// <summary>ONNX Runtime session settings.</summary>
     public OnnxSessionSettings Session { get; set; } = new();
 
@@ -34,6 +48,14 @@ public sealed class InferenceOptions : IValidatedOptions
             yield return $"{Section}:{nameof(IdleCheckInterval)} must be positive (was {IdleCheckInterval})";
         if (VersionCacheTtl < TimeSpan.Zero)
             yield return $"{Section}:{nameof(VersionCacheTtl)} must not be negative (was {VersionCacheTtl})";
+        if (MaxLoadedSessions < 0)
+            yield return $"{Section}:{nameof(MaxLoadedSessions)} must be 0 (no cap) or more (was {MaxLoadedSessions})";
+        if (RunnersPerVersion < 0)
+            yield return $"{Section}:{nameof(RunnersPerVersion)} must be 0 (one per core) or more (was {RunnersPerVersion})";
+        if (WarmPolicyRefreshInterval <= TimeSpan.Zero)
+            yield return $"{Section}:{nameof(WarmPolicyRefreshInterval)} must be positive (was {WarmPolicyRefreshInterval})";
+        if (UsageFlushInterval <= TimeSpan.Zero)
+            yield return $"{Section}:{nameof(UsageFlushInterval)} must be positive (was {UsageFlushInterval})";
         if (Session.IntraOpThreads < 0)
             yield return $"{Section}:Session:{nameof(OnnxSessionSettings.IntraOpThreads)} must be 0 (one per core) or more (was {Session.IntraOpThreads})";
         if (Session.InterOpThreads < 0)

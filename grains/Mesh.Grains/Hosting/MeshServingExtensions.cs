@@ -34,6 +34,11 @@ public static class MeshServingExtensions
         services.AddSingleton<ModelVersionDirectory>();
         services.AddSingleton<SessionPool>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionPool>());
+        services.AddSingleton<InferenceScheduler>();
+        services.AddSingleton<UsageMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
+        services.AddSingleton<WarmSessionKeeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<WarmSessionKeeper>());
         return silo;
     }
 

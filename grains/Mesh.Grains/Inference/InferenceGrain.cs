@@ -10,15 +10,14 @@ namespace Mesh.Grains.Inference;
 
 /// <summary>
 /// Stateless worker: Orleans activates it in whichever silo receives the predict (as many copies as load asks
-/// for), and it runs on that silo's shared session. Reentrant because it keeps no state: a copy waiting for a
-/// cold start does not hold up predicts that need nothing loaded.
+/// for), and it hands the predict to that silo's batcher for the version. Reentrant because it keeps no state:
+/// a copy waiting for its batch does not hold up the predicts behind it.
 /// </summary>
 [StatelessWorker, Reentrant]
 public sealed class InferenceGrain(
     ModelVersionDirectory directory,
-    SessionPool sessions,
-    MeshMetrics metrics,
-    ILocalSiloDetails silo) : Grain, IInferenceGrain
+    InferenceScheduler scheduler,
+    MeshMetrics metrics) : Grain, IInferenceGrain
 {
     public async Task<PredictResponse> PredictAsync(PredictRequest request)
     {
@@ -28,18 +27,15 @@ public sealed class InferenceGrain(
         var version = request.Version ?? 0;
         try
         {
-            var info = await directory.ResolveAsync(request.Model, request.Version);
+            var (info, policy) = await directory.ResolveAsync(request.Model, request.Version);
             version = info.Version;
             activity?.SetTag(MeshTelemetry.Tags.Version, version);
-
             ThrowIfPastDeadline(request, "before the version was resolved");
-            using var lease = await sessions.AcquireAsync(info);
-            activity?.SetTag(MeshTelemetry.Tags.ColdStart, lease.ColdStart);
-            ThrowIfPastDeadline(request, lease.ColdStart ? "while the session loaded (cold start)" : "before the run");
-            var outputs = lease.Session.Run(version, request.Inputs, request.Outputs);
 
+            var response = await scheduler.PredictAsync(info, policy, request);
+            activity?.SetTag(MeshTelemetry.Tags.ColdStart, response.ColdStart);
             metrics.Predicted(request.Model, version, "success", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return new PredictResponse(request.Model, version, outputs, lease.ColdStart, silo.SiloAddress.ToString());
+            return response;
         }
         catch (Exception e)
         {

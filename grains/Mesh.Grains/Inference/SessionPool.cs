@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Mesh.Abstractions.Models;
+using Mesh.Inference.Validation;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Storage;
@@ -30,9 +31,13 @@ public sealed class SessionPool(
     /// <summary>Number of sessions loaded now.</summary>
     public int LoadedCount => _entries.Values.Count(e => e.IsLoaded);
 
-    /// <summary>Gets the version's session, loading it if this silo has none. Dispose the lease when the run is over.</summary>
-    public async ValueTask<SessionLease> AcquireAsync(ModelVersionInfo version)
+    /// <summary>
+    /// Gets the version's session, loading it if this silo has none. The policy sets its idle time, whether it is
+    /// kept warm (MinWarm) and whether a load runs a warm-up input. Dispose the lease when the run is over.
+    /// </summary>
+    public async ValueTask<SessionLease> AcquireAsync(ModelVersionInfo version, ServingPolicy? policy = null)
     {
+        policy ??= ServingPolicy.Default;
         var key = (version.Model, version.Version);
         while (true)
         {
@@ -44,9 +49,11 @@ public sealed class SessionPool(
                 if (entry.Evicted) continue;
                 entry.InFlight++;
                 entry.LastUsed = clock.GetTimestamp();
+                entry.IdleTimeout = policy.IdleTimeout ?? options.Value.IdleTimeout;
+                entry.Pinned = policy.MinWarm > 0;
                 if (entry.Loading is null)
                 {
-                    entry.Loading = LoadAsync(version);
+                    entry.Loading = LoadAsync(version, policy.WarmupOnLoad);
                     coldStart = true;
                 }
             }
@@ -73,8 +80,9 @@ public sealed class SessionPool(
         }
     }
 
-    private async Task<OnnxModelSession> LoadAsync(ModelVersionInfo version)
+    private async Task<OnnxModelSession> LoadAsync(ModelVersionInfo version, bool warmup)
     {
+        EvictForCap(version);
         using var activity = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.SessionLoad);
         activity?.SetTag(MeshTelemetry.Tags.Model, version.Model);
         activity?.SetTag(MeshTelemetry.Tags.Version, version.Version);
@@ -84,7 +92,9 @@ public sealed class SessionPool(
         var session = await Task.Run(async () =>
         {
             var bytes = await artifacts.GetAsync(version.ArtifactSha256);
-            return OnnxModelSession.Load(version.Model, bytes, options.Value.Session);
+            var loaded = OnnxModelSession.Load(version.Model, bytes, options.Value.Session);
+            if (warmup) loaded.Run(version.Version, WarmupInput.For(loaded.Signature));
+            return loaded;
         });
 
         var elapsed = clock.GetElapsedTime(started).TotalMilliseconds;
@@ -103,11 +113,46 @@ public sealed class SessionPool(
         }
     }
 
-    /// <summary>Loads the version's session if this silo has none (the repository API's "load").</summary>
-    public async Task<bool> WarmAsync(ModelVersionInfo version)
+    /// <summary>Loads the version's session if this silo has none (the repository API's "load", MinWarm).</summary>
+    public async Task<bool> WarmAsync(ModelVersionInfo version, ServingPolicy? policy = null)
     {
-        using var lease = await AcquireAsync(version);
+        using var lease = await AcquireAsync(version, policy);
         return lease.ColdStart;
+    }
+
+    /// <summary>Lets a model's sessions go idle again (its MinWarm went to 0).</summary>
+    public void Unpin(string model)
+    {
+        foreach (var (key, entry) in _entries)
+        {
+            if (key.Model == model) lock (entry) entry.Pinned = false;
+        }
+    }
+
+    /// <summary>Keys of the sessions loaded now, for tests and the console.</summary>
+    public IReadOnlyList<(string Model, int Version)> Loaded => _entries.Where(e => e.Value.IsLoaded).Select(e => e.Key).ToList();
+
+    // At the cap, the least recently used sessions with nothing in flight and not kept warm make room.
+    private void EvictForCap(ModelVersionInfo loading)
+    {
+        var cap = options.Value.MaxLoadedSessions;
+        if (cap <= 0) return;
+        var candidates = _entries
+            .Where(e => e.Value.IsLoaded && !e.Value.Pinned && e.Key != (loading.Model, loading.Version))
+            .OrderBy(e => e.Value.LastUsed)
+            .ToList();
+        var excess = LoadedCount + 1 - cap;
+        foreach (var (key, _) in candidates)
+        {
+            if (excess <= 0) break;
+            if (Sweep(k => k == key, TimeSpan.Zero, ignorePin: false) > 0)
+            {
+                excess--;
+                logger.LogInformation("Evicted {Model} version {Version}: Mesh:Inference:MaxLoadedSessions is {Cap}", key.Model, key.Version, cap);
+            }
+        }
+        if (excess > 0)
+            logger.LogWarning("Loading {Model} version {Version} goes past Mesh:Inference:MaxLoadedSessions ({Cap}): every loaded session is in use or kept warm", loading.Model, loading.Version, cap);
     }
 
     /// <summary>
@@ -115,12 +160,13 @@ public sealed class SessionPool(
     /// "unload". A session with a call in flight stays; the idle sweep takes it later. Returns how many went.
     /// </summary>
     public int Unload(string model, int? version = null) =>
-        Sweep(key => key.Model == model && (version is null || key.Version == version), TimeSpan.Zero);
+        Sweep(key => key.Model == model && (version is null || key.Version == version), TimeSpan.Zero, ignorePin: true);
 
-    /// <summary>Disposes every session idle for longer than the idle timeout; returns how many.</summary>
-    public int SweepIdle() => Sweep(_ => true, options.Value.IdleTimeout);
+    /// <summary>Disposes every session idle for longer than its idle timeout, except those kept warm; returns how many.</summary>
+    public int SweepIdle() => Sweep(_ => true, idle: null, ignorePin: false);
 
-    private int Sweep(Func<(string Model, int Version), bool> which, TimeSpan idle)
+    // idle null: each entry's own idle timeout.
+    private int Sweep(Func<(string Model, int Version), bool> which, TimeSpan? idle, bool ignorePin)
     {
         var swept = 0;
         foreach (var (key, entry) in _entries)
@@ -128,14 +174,15 @@ public sealed class SessionPool(
             if (!which(key)) continue;
             lock (entry)
             {
-                if (entry.Evicted || entry.InFlight > 0 || !entry.IsLoaded || clock.GetElapsedTime(entry.LastUsed) < idle)
+                if (entry.Evicted || entry.InFlight > 0 || !entry.IsLoaded || (entry.Pinned && !ignorePin)
+                    || clock.GetElapsedTime(entry.LastUsed) < (idle ?? entry.IdleTimeout))
                     continue;
                 entry.Evicted = true;
                 _entries.TryRemove(new KeyValuePair<(string, int), Entry>(key, entry));
                 entry.Loading!.Result.Dispose();
             }
             metrics.SessionUnloaded(key.Model, key.Version);
-            logger.LogInformation("Unloaded {Model} version {Version} (idle for at least {Idle})", key.Model, key.Version, idle);
+            logger.LogInformation("Unloaded {Model} version {Version}", key.Model, key.Version);
             swept++;
         }
         return swept;
@@ -178,6 +225,8 @@ public sealed class SessionPool(
         public int InFlight;
         public long LastUsed;
         public bool Evicted;
+        public bool Pinned;
+        public TimeSpan IdleTimeout = TimeSpan.MaxValue;
         public bool IsLoaded => Loading is { IsCompletedSuccessfully: true };
     }
 

@@ -74,11 +74,20 @@ public sealed class ModelGrain(
         return Snapshot();
     }
 
+    public async Task<ModelInfo> SetPolicyAsync(ServingPolicy policy)
+    {
+        Snapshot();
+        policy.Validate(Name);
+        state.State.Policy = policy;
+        await state.WriteStateAsync();
+        return Snapshot();
+    }
+
     private ModelInfo Snapshot()
     {
         if (state.State.Versions.Count == 0)
             throw new ModelNotFoundException(Name);
-        return new ModelInfo(Name, state.State.DefaultVersion, state.State.Versions.ToArray());
+        return new ModelInfo(Name, state.State.DefaultVersion, state.State.Versions.ToArray(), state.State.Policy);
     }
 
     private ModelVersionInfo Find(int version)

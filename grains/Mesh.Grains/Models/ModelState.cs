@@ -7,6 +7,7 @@ public sealed class ModelState
 {
     [Id(0)] public List<ModelVersionInfo> Versions { get; set; } = [];
     [Id(1)] public int DefaultVersion { get; set; }
+    [Id(2)] public ServingPolicy? Policy { get; set; }
 }
 
 [GenerateSerializer]

@@ -33,6 +33,15 @@ public sealed class MeshMetrics
     private readonly Counter<long> _coldStarts;
     private readonly Histogram<double> _coldStartDuration;
     private readonly UpDownCounter<long> _loadedSessions;
+    private readonly Histogram<long> _batchRows;
+    private readonly Histogram<long> _batchRequests;
+    private readonly Histogram<double> _computeDuration;
+    private readonly Histogram<double> _queueDuration;
+    private readonly UpDownCounter<long> _queueDepth;
+    private readonly Counter<long> _usageRequests;
+    private readonly Counter<long> _usageRows;
+    private readonly Counter<double> _usageCompute;
+    private readonly Counter<double> _usageQueue;
     private readonly KeyValuePair<string, object?> _silo;
 
     public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo)
@@ -44,6 +53,15 @@ public sealed class MeshMetrics
         _coldStarts = meter.CreateCounter<long>(MeshTelemetry.Instruments.ColdStarts, "{load}", "Sessions loaded because a predict found none");
         _coldStartDuration = meter.CreateHistogram<double>(MeshTelemetry.Instruments.ColdStartDuration, "ms", "Time to read the artifact and create the session");
         _loadedSessions = meter.CreateUpDownCounter<long>(MeshTelemetry.Instruments.LoadedSessions, "{session}", "ONNX Runtime sessions loaded in the silo");
+        _batchRows = meter.CreateHistogram<long>(MeshTelemetry.Instruments.BatchSize, "{row}", "Rows in one ONNX Runtime run (dynamic batching)");
+        _batchRequests = meter.CreateHistogram<long>(MeshTelemetry.Instruments.BatchRequests, "{request}", "Requests in one ONNX Runtime run");
+        _computeDuration = meter.CreateHistogram<double>(MeshTelemetry.Instruments.ComputeDuration, "ms", "Time of one ONNX Runtime run, per batch");
+        _queueDuration = meter.CreateHistogram<double>(MeshTelemetry.Instruments.QueueDuration, "ms", "Time a request waited in its model's queue");
+        _queueDepth = meter.CreateUpDownCounter<long>(MeshTelemetry.Instruments.QueueDepth, "{request}", "Requests waiting in the model's queue");
+        _usageRequests = meter.CreateCounter<long>(MeshTelemetry.Instruments.UsageRequests, "{request}", "Served requests per caller");
+        _usageRows = meter.CreateCounter<long>(MeshTelemetry.Instruments.UsageRows, "{row}", "Served rows per caller");
+        _usageCompute = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageCompute, "ms", "Compute time per caller (a batch's time shared by rows)");
+        _usageQueue = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageQueue, "ms", "Queue time per caller");
     }
 
     public void Predicted(string model, int version, string outcome, double milliseconds)
@@ -58,6 +76,29 @@ public sealed class MeshMetrics
         var tags = new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } };
         _coldStarts.Add(1, tags);
         _coldStartDuration.Record(milliseconds, tags);
+    }
+
+    public void Queued(string model, int version, int delta) =>
+        _queueDepth.Add(delta, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } });
+
+    public void BatchRan(string model, int version, int rows, int requests, double milliseconds)
+    {
+        var tags = new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } };
+        _batchRows.Record(rows, tags);
+        _batchRequests.Record(requests, tags);
+        _computeDuration.Record(milliseconds, tags);
+    }
+
+    public void QueueWaited(string model, int version, double milliseconds) =>
+        _queueDuration.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } });
+
+    public void Used(string caller, int rows, double computeMs, double queueMs)
+    {
+        var tags = new TagList { _silo, { MeshTelemetry.Tags.Caller, caller } };
+        _usageRequests.Add(1, tags);
+        _usageRows.Add(rows, tags);
+        _usageCompute.Add(computeMs, tags);
+        _usageQueue.Add(queueMs, tags);
     }
 
     public void SessionLoaded(string model, int version) =>

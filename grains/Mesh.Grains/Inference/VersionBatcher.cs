@@ -1,0 +1,294 @@
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Tensors;
+using Mesh.Grains.Telemetry;
+using Mesh.Inference.Validation;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Grains.Inference;
+
+/// <summary>
+/// One model version's queue and dynamic batcher in one silo, as Triton's dynamic batcher works: requests are
+/// checked against the signature before they queue (a bad one fails alone); the queue is bounded (full: refused at
+/// once) with two priorities; when a runner is free, the oldest request and every compatible one behind it (same
+/// trailing dimensions, same outputs, up to MaxBatchSize rows) become one ONNX Runtime run, whose outputs are split
+/// back per request. A request whose deadline passes while queued is dropped unrun. A run that fails fails only its
+/// own batch.
+/// </summary>
+internal sealed class VersionBatcher
+{
+    private readonly ModelVersionInfo _version;
+    private readonly SessionPool _sessions;
+    private readonly MeshMetrics _metrics;
+    private readonly UsageMeter _usage;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private readonly string _silo;
+    private readonly bool _batchable;
+    private readonly string[] _tensorOutputs;
+    private readonly SemaphoreSlim _runners;
+    private readonly int _runnerCount;
+    private readonly SemaphoreSlim _arrivals = new(0);
+    private readonly LinkedList<Pending> _high = new();
+    private readonly LinkedList<Pending> _normal = new();
+    private readonly object _gate = new();
+    private ServingPolicy _policy = ServingPolicy.Default;
+    private Task? _loop;
+    private double _batchMilliseconds = 1;
+
+    public VersionBatcher(ModelVersionInfo version, int runners, SessionPool sessions, MeshMetrics metrics, UsageMeter usage, TimeProvider clock, ILogger logger, string silo)
+    {
+        _version = version;
+        _sessions = sessions;
+        _metrics = metrics;
+        _usage = usage;
+        _clock = clock;
+        _logger = logger;
+        _silo = silo;
+        _runnerCount = runners;
+        _runners = new SemaphoreSlim(runners);
+        var signature = version.Signature;
+        _tensorOutputs = signature.Outputs.Where(o => o.Kind == ValueKind.Tensor).Select(o => o.Name).ToArray();
+        // Rows can be stacked only if every input and output is per-row (symbolic first dimension).
+        _batchable = signature.Inputs.All(i => i.Kind == ValueKind.Tensor && i.HasSymbolicBatch)
+                     && signature.Outputs.Where(o => o.Kind == ValueKind.Tensor).All(o => o.HasSymbolicBatch);
+    }
+
+    public bool Batchable => _batchable;
+
+    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy)
+    {
+        _policy = policy;
+        InputValidator.Validate(_version.Model, _version.Signature, request.Inputs);
+        foreach (var output in request.Outputs ?? [])
+        {
+            if (Array.IndexOf(_tensorOutputs, output) < 0)
+                throw new UnknownOutputException(_version.Model, output, _tensorOutputs);
+        }
+
+        var pending = new Pending(request, Rows(request), BatchKey(request), _clock.GetTimestamp());
+        lock (_gate)
+        {
+            if (_high.Count + _normal.Count >= policy.MaxQueueSize)
+                throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
+            (request.Priority == PredictPriority.High ? _high : _normal).AddLast(pending);
+            _loop ??= Task.Run(RunLoopAsync);
+        }
+        _metrics.Queued(_version.Model, _version.Version, +1);
+        _arrivals.Release();
+        return pending.Done.Task;
+    }
+
+    // Time for the queue ahead to drain: batches waiting x the recent batch time, over the runners.
+    private TimeSpan RetryAfter(ServingPolicy policy)
+    {
+        var batches = Math.Ceiling((double)policy.MaxQueueSize / Math.Max(1, policy.MaxBatchSize));
+        return TimeSpan.FromMilliseconds(Math.Max(1, batches * _batchMilliseconds / _runnerCount));
+    }
+
+    private int Rows(PredictRequest request)
+    {
+        if (!_batchable || request.Inputs.Length == 0) return 0;
+        var rows = request.Inputs[0].Shape[0];
+        // Inputs that disagree on their row count cannot be stacked; ONNX Runtime judges them alone.
+        return request.Inputs.All(i => i.Shape[0] == rows) && rows <= int.MaxValue ? (int)rows : 0;
+    }
+
+    // Requests stack only when everything but the row count agrees: input names, trailing dimensions, outputs.
+    private static string BatchKey(PredictRequest request) =>
+        string.Join("|", request.Inputs.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => $"{i.Name}:{string.Join(",", i.Shape.Skip(1))}"))
+        + "#" + (request.Outputs is null ? "*" : string.Join(",", request.Outputs));
+
+    private async Task RunLoopAsync()
+    {
+        while (true)
+        {
+            await _runners.WaitAsync();
+            List<Pending> batch;
+            try
+            {
+                batch = await FormBatchAsync();
+            }
+            catch (Exception e)
+            {
+                _runners.Release();
+                _logger.LogError(e, "Batcher of {Model} version {Version} failed to form a batch", _version.Model, _version.Version);
+                continue;
+            }
+            _ = Task.Run(() => ExecuteAsync(batch));
+        }
+    }
+
+    private async Task<List<Pending>> FormBatchAsync()
+    {
+        Pending? first;
+        while ((first = TakeFirst()) is null)
+            await _arrivals.WaitAsync();
+
+        var batch = new List<Pending> { first };
+        var policy = _policy;
+        if (first.Rows == 0 || !policy.Batches || first.Rows >= policy.MaxBatchSize)
+            return batch;
+
+        var rows = first.Rows;
+        var dispatchAt = first.EnqueuedAt + (long)(policy.MaxQueueDelayMicroseconds / 1e6 * _clock.TimestampFrequency);
+        while (true)
+        {
+            rows += TakeCompatible(first.Key, policy.MaxBatchSize - rows, batch);
+            if (rows >= policy.MaxBatchSize || policy.PreferredBatchSizes?.Contains(rows) == true)
+                break;
+            var wait = _clock.GetElapsedTime(_clock.GetTimestamp(), dispatchAt);
+            if (wait <= TimeSpan.Zero || !await _arrivals.WaitAsync(wait))
+                break;
+        }
+        return batch;
+    }
+
+    private Pending? TakeFirst()
+    {
+        lock (_gate)
+        {
+            foreach (var queue in new[] { _high, _normal })
+            {
+                while (queue.First is { } node)
+                {
+                    queue.RemoveFirst();
+                    _metrics.Queued(_version.Model, _version.Version, -1);
+                    if (!FailIfExpired(node.Value, "while queued")) return node.Value;
+                }
+            }
+            return null;
+        }
+    }
+
+    private int TakeCompatible(string key, int room, List<Pending> batch)
+    {
+        var taken = 0;
+        lock (_gate)
+        {
+            foreach (var queue in new[] { _high, _normal })
+            {
+                var node = queue.First;
+                while (node is not null && taken < room)
+                {
+                    var next = node.Next;
+                    var pending = node.Value;
+                    if (pending.Key == key && pending.Rows > 0 && pending.Rows <= room - taken)
+                    {
+                        queue.Remove(node);
+                        _metrics.Queued(_version.Model, _version.Version, -1);
+                        if (!FailIfExpired(pending, "while queued"))
+                        {
+                            batch.Add(pending);
+                            taken += pending.Rows;
+                        }
+                    }
+                    node = next;
+                }
+            }
+        }
+        return taken;
+    }
+
+    private bool FailIfExpired(Pending pending, string stage)
+    {
+        if (pending.Request.Deadline is not DateTimeOffset deadline || DateTimeOffset.UtcNow <= deadline) return false;
+        pending.Done.TrySetException(new DeadlineExceededException(_version.Model, stage));
+        return true;
+    }
+
+    private async Task ExecuteAsync(List<Pending> batch)
+    {
+        try
+        {
+            using var lease = await _sessions.AcquireAsync(_version, _policy);
+            var live = batch.Where(p => !FailIfExpired(p, lease.ColdStart ? "while the session loaded (cold start)" : "before the run")).ToList();
+            if (live.Count == 0) return;
+
+            var started = _clock.GetTimestamp();
+            var outputs = live.Count == 1
+                ? [lease.Session.Run(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
+                : Split(lease.Session.Run(_version.Version, Stack(live), live[0].Request.Outputs), live);
+            var computeMs = _clock.GetElapsedTime(started).TotalMilliseconds;
+            _batchMilliseconds = 0.8 * _batchMilliseconds + 0.2 * computeMs;
+
+            var totalRows = Math.Max(1, live.Sum(p => Math.Max(1, p.Rows)));
+            _metrics.BatchRan(_version.Model, _version.Version, live.Sum(p => p.Rows), live.Count, computeMs);
+            for (var i = 0; i < live.Count; i++)
+            {
+                var p = live[i];
+                var queueMs = _clock.GetElapsedTime(p.EnqueuedAt, started).TotalMilliseconds;
+                _metrics.QueueWaited(_version.Model, _version.Version, queueMs);
+                _usage.Record(p.Request.Caller, p.Rows, computeMs * Math.Max(1, p.Rows) / totalRows, queueMs);
+                // Only the request whose batch loaded the session reports the cold start.
+                p.Done.TrySetResult(new PredictResponse(_version.Model, _version.Version, outputs[i], lease.ColdStart && i == 0, _silo));
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var p in batch) p.Done.TrySetException(e);
+        }
+        finally
+        {
+            _runners.Release();
+        }
+    }
+
+    /// <summary>The requests' inputs stacked along the first dimension, in request order.</summary>
+    private static NamedTensor[] Stack(List<Pending> batch)
+    {
+        var first = batch[0].Request.Inputs;
+        var rows = batch.Sum(p => p.Rows);
+        return first.Select(input =>
+        {
+            var parts = batch.Select(p => Array.Find(p.Request.Inputs, i => i.Name == input.Name)!).ToList();
+            long[] shape = [rows, .. input.Shape.Skip(1)];
+            if (input.ElementType == TensorElementType.String)
+                return NamedTensor.FromStrings(input.Name, shape, parts.SelectMany(t => t.Strings!).ToArray());
+            var data = new byte[parts.Sum(t => t.Data.Length)];
+            var at = 0;
+            foreach (var part in parts)
+            {
+                part.Data.CopyTo(data, at);
+                at += part.Data.Length;
+            }
+            return new NamedTensor(input.Name, input.ElementType, shape, data);
+        }).ToArray();
+    }
+
+    /// <summary>Each output cut back into the rows of each request.</summary>
+    private NamedTensor[][] Split(NamedTensor[] outputs, List<Pending> batch)
+    {
+        var rows = batch.Sum(p => p.Rows);
+        var result = batch.Select(_ => new NamedTensor[outputs.Length]).ToArray();
+        for (var o = 0; o < outputs.Length; o++)
+        {
+            var output = outputs[o];
+            if (output.Shape.Length == 0 || output.Shape[0] != rows)
+                throw new InferenceFailedException(_version.Model, _version.Version,
+                    $"output '{output.Name}' has shape {NamedTensor.ShapeText(output.Shape)}, not one row per input row, so it cannot be batched; set the model's MaxBatchSize to 1");
+            var perRow = output.ElementType == TensorElementType.String ? output.Strings!.Length / rows : output.Data.Length / rows;
+            var start = 0;
+            for (var r = 0; r < batch.Count; r++)
+            {
+                var n = batch[r].Rows;
+                long[] shape = [n, .. output.Shape.Skip(1)];
+                result[r][o] = output.ElementType == TensorElementType.String
+                    ? NamedTensor.FromStrings(output.Name, shape, output.Strings![(start * perRow)..((start + n) * perRow)])
+                    : new NamedTensor(output.Name, output.ElementType, shape, output.Data[(start * perRow)..((start + n) * perRow)]);
+                start += n;
+            }
+        }
+        return result;
+    }
+
+    private sealed class Pending(PredictRequest request, int rows, string key, long enqueuedAt)
+    {
+        public PredictRequest Request { get; } = request;
+        public int Rows { get; } = rows;
+        public string Key { get; } = key;
+        public long EnqueuedAt { get; } = enqueuedAt;
+        public TaskCompletionSource<PredictResponse> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
