@@ -61,6 +61,8 @@ public static class MeshCommands
         root.Subcommands.Add(ModelCommand());
         root.Subcommands.Add(DefaultCommand());
         root.Subcommands.Add(PredictCommand());
+        root.Subcommands.Add(PolicyCommand());
+        root.Subcommands.Add(UsageCommand());
         root.Subcommands.Add(KeysCommand());
         return root;
     }
@@ -143,6 +145,7 @@ public static class MeshCommands
             Console.WriteLine($"model {model.Name}, default version {model.DefaultVersion}");
             foreach (var each in model.Versions)
                 Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
+            Console.WriteLine($"policy: {Describe(model.ServingPolicy)}");
             Console.WriteLine($"signature of version {shown.Version}:");
             PrintSignature(shown.Signature);
             return ExitCodes.Ok;
@@ -225,6 +228,63 @@ public static class MeshCommands
                 },
                 mesh.PredictAsync));
         });
+        return command;
+    }
+
+    private static string Describe(ServingPolicy p) =>
+        $"max batch {p.MaxBatchSize}, max queue delay {p.MaxQueueDelayMicroseconds} us, "
+        + (p.PreferredBatchSizes is { Length: > 0 } ? $"preferred batch sizes {string.Join(",", p.PreferredBatchSizes)}, " : "")
+        + $"queue {p.MaxQueueSize}, min warm {p.MinWarm}, idle timeout {p.IdleTimeout?.ToString() ?? "silo default"}, warm-up on load {(p.WarmupOnLoad ? "yes" : "no")}";
+
+    private static Command PolicyCommand()
+    {
+        var name = new Argument<string>("NAME") { Description = "Model name" };
+        var maxBatch = new Option<int?>("--max-batch") { Description = "Most rows in one run; 1 turns batching off" };
+        var delay = new Option<int?>("--max-delay-us") { Description = "Microseconds a batch may wait for more requests" };
+        var preferred = new Option<int[]>("--preferred") { Description = "Batch sizes to dispatch at as soon as reached", AllowMultipleArgumentsPerToken = true };
+        var queue = new Option<int?>("--queue") { Description = "Requests that may wait per version per silo" };
+        var minWarm = new Option<int?>("--min-warm") { Description = "1: keep a session loaded in every silo; 0: let it go idle" };
+        var idle = new Option<TimeSpan?>("--idle-timeout") { Description = "Idle time before a session is unloaded (hh:mm:ss)" };
+        var warmup = new Option<bool?>("--warmup") { Description = "Run an all-zero input when a session loads" };
+        var command = new Command("policy", "Show or change how a model is served (batching, queue, warm sessions)") { name, maxBatch, delay, preferred, queue, minWarm, idle, warmup };
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var model = await mesh.GetModelAsync(parse.GetValue(name)!);
+            var p = model.ServingPolicy;
+            var changed = p with
+            {
+                MaxBatchSize = parse.GetValue(maxBatch) ?? p.MaxBatchSize,
+                MaxQueueDelayMicroseconds = parse.GetValue(delay) ?? p.MaxQueueDelayMicroseconds,
+                PreferredBatchSizes = parse.GetValue(preferred) is { Length: > 0 } sizes ? sizes : p.PreferredBatchSizes,
+                MaxQueueSize = parse.GetValue(queue) ?? p.MaxQueueSize,
+                MinWarm = parse.GetValue(minWarm) ?? p.MinWarm,
+                IdleTimeout = parse.GetValue(idle) ?? p.IdleTimeout,
+                WarmupOnLoad = parse.GetValue(warmup) ?? p.WarmupOnLoad,
+            };
+            if (changed != p) model = await mesh.SetPolicyAsync(model.Name, changed);
+            Console.WriteLine($"model {model.Name} policy: {Describe(model.ServingPolicy)}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command UsageCommand()
+    {
+        var command = new Command("usage", "Requests, rows, compute and queue time per caller (API key or client id)");
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var usage = await mesh.GetUsageAsync();
+            if (usage.Length == 0)
+            {
+                Console.WriteLine("no usage recorded");
+                return ExitCodes.Ok;
+            }
+            var width = Math.Max(6, usage.Max(u => u.Caller.Length));
+            Console.WriteLine($"{"CALLER".PadRight(width)}  {"REQUESTS",10}  {"ROWS",10}  {"COMPUTE MS",12}  {"QUEUE MS",12}");
+            foreach (var u in usage)
+                Console.WriteLine($"{u.Caller.PadRight(width)}  {u.Requests,10}  {u.Rows,10}  {u.ComputeMs,12:F1}  {u.QueueMs,12:F1}");
+            return ExitCodes.Ok;
+        }));
         return command;
     }
 

@@ -10,7 +10,7 @@ namespace Mesh.Client;
 /// the typed exceptions of <c>Mesh.Abstractions.Errors</c> (ModelNotFoundException, InputDimensionException, ...).
 /// Thread-safe; one instance serves a whole application.
 /// </summary>
-public sealed class MeshClient(IClusterClient cluster)
+public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 {
     private int _lane;
 
@@ -22,9 +22,11 @@ public sealed class MeshClient(IClusterClient cluster)
     public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, CancellationToken cancellation = default) =>
         await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault);
 
+    /// <summary>Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id.</summary>
     public Task<PredictResponse> PredictAsync(PredictRequest request)
     {
         ModelName.Validate(request.Model);
+        if (request.Caller is null && clientId is not null) request = request with { Caller = clientId };
         var lane = (int)((uint)Interlocked.Increment(ref _lane) % InferenceLanes.Default);
         return cluster.GetGrain<IInferenceGrain>(InferenceLanes.Key(request.Model, lane)).PredictAsync(request);
     }
@@ -49,6 +51,9 @@ public sealed class MeshClient(IClusterClient cluster)
         Model(model).SetDefaultVersionAsync(version);
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
+
+    /// <summary>Usage per caller across the mesh, as of the silos' last flush (about a second ago).</summary>
+    public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageLedgerGrain>(0).ListAsync();
 
     // Checked here as well as in the grain: Orleans itself refuses some bad keys (an empty one) with a plain
     // ArgumentException before any grain could name the rule.

@@ -37,7 +37,7 @@ public static class MeshClientHostingExtensions
                 return true;
             });
         });
-        builder.Services.AddSingleton<MeshClient>();
+        builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>(), options.ClientId));
         return builder;
     }
 }

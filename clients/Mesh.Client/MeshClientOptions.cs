@@ -21,6 +21,9 @@ public sealed class MeshClientOptions
     /// <summary>The mesh's service id, the same for every region.</summary>
     public string ServiceId { get; set; } = DefaultServiceId;
 
+    /// <summary>Who this client's predicts are metered to (`mesh usage`); none: "anonymous".</summary>
+    public string? ClientId { get; set; }
+
     /// <summary>How long to keep trying to reach a gateway at start before giving up with an error.</summary>
     public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
 

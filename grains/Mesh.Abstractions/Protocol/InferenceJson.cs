@@ -86,6 +86,7 @@ public static class InferenceJson
 
         TimeSpan? timeout = null;
         var allBinary = false;
+        var priority = PredictPriority.Normal;
         if (root.TryGetProperty("parameters", out var parameters))
         {
             if (parameters.ValueKind != JsonValueKind.Object) throw new InvalidRequestException("parameters", "must be an object");
@@ -95,6 +96,10 @@ public static class InferenceJson
                     : throw new InvalidRequestException("parameters.timeout", "must be a positive number of microseconds");
             if (parameters.TryGetProperty("binary_data_output", out var b))
                 allBinary = ReadBool(b, "parameters.binary_data_output");
+            if (parameters.TryGetProperty("priority", out var p))
+                priority = p.ValueKind == JsonValueKind.Number && p.TryGetInt64(out var level) && level >= 0
+                    ? (level == 1 ? PredictPriority.High : PredictPriority.Normal)
+                    : throw new InvalidRequestException("parameters.priority", "must be a non-negative integer (1 is the highest)");
         }
 
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
@@ -129,7 +134,7 @@ public static class InferenceJson
             }
         }
 
-        return (new PredictRequest(model, tensors, version, outputs), new InferOptions(id, timeout, allBinary, outputBinary));
+        return (new PredictRequest(model, tensors, version, outputs, Priority: priority), new InferOptions(id, timeout, allBinary, outputBinary, priority));
     }
 
     private static bool ReadBool(JsonElement element, string path) => element.ValueKind switch

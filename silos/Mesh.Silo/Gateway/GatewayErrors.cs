@@ -15,6 +15,7 @@ public static class GatewayErrors
         MeshNotFoundException => (StatusCodes.Status404NotFound, StatusCode.NotFound),
         MeshInvalidArgumentException => (StatusCodes.Status400BadRequest, StatusCode.InvalidArgument),
         DeadlineExceededException or TimeoutException => (StatusCodes.Status504GatewayTimeout, StatusCode.DeadlineExceeded),
+        OverloadedException => (StatusCodes.Status429TooManyRequests, StatusCode.ResourceExhausted),
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),
@@ -26,6 +27,13 @@ public static class GatewayErrors
         TimeoutException => "the request's deadline passed before the answer came",
         _ => $"internal error ({e.GetType().Name}); the server log has the details",
     };
+
+    public static Task WriteAsync(HttpContext http, Exception e)
+    {
+        if (e is OverloadedException overloaded)
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(overloaded.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return WriteAsync(http, StatusOf(e).Http, MessageOf(e));
+    }
 
     public static Task WriteAsync(HttpContext http, int status, string message)
     {

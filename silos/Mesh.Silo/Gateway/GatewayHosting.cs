@@ -101,9 +101,12 @@ public static class GatewayHosting
             var (status, _) = GatewayErrors.StatusOf(e);
             if (status == StatusCodes.Status500InternalServerError)
                 http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Gateway").LogError(e, "{Method} {Path} failed", http.Request.Method, http.Request.Path);
-            await GatewayErrors.WriteAsync(http, status, GatewayErrors.MessageOf(e));
+            await GatewayErrors.WriteAsync(http, e);
         }
     }
+
+    /// <summary>Who a request is metered to: its key's name, or "anonymous" when keys are off.</summary>
+    public static string CallerOf(System.Security.Claims.ClaimsPrincipal user) => user.Identity?.Name ?? "anonymous";
 
     private static string PartitionKey(HttpContext http) =>
         http.User.Identity is { IsAuthenticated: true, Name: { } name } && name != "anonymous"

@@ -86,6 +86,7 @@ public static class InferenceEndpoints
         var (request, infer) = InferenceJson.ReadRequest(model, ParseVersion(version),
             body.AsMemory(0, headerLength ?? body.Length), body.AsMemory(headerLength ?? body.Length));
 
+        request = request with { Caller = GatewayHosting.CallerOf(http.User), Priority = infer.Priority };
         var predict = infer.Timeout is TimeSpan timeout
             ? mesh.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
             : mesh.PredictAsync(request).WaitAsync(http.RequestAborted);

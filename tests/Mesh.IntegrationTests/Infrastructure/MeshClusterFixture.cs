@@ -51,6 +51,7 @@ public sealed class ShortIdleCluster() : MeshClusterFixture(1, new Dictionary<st
 {
     ["Mesh:Inference:IdleTimeout"] = "00:00:01",
     ["Mesh:Inference:IdleCheckInterval"] = "00:00:00.100",
+    ["Mesh:Inference:WarmPolicyRefreshInterval"] = "00:00:00.200",
 });
 
 [CollectionDefinition(Name)]
@@ -58,3 +59,9 @@ public sealed class ShortIdleClusterCollection : ICollectionFixture<ShortIdleClu
 {
     public const string Name = "short-idle cluster";
 }
+
+/// <summary>One silo that holds at most two sessions: for eviction under the cap.</summary>
+public sealed class CappedCluster() : MeshClusterFixture(1, new Dictionary<string, string?>
+{
+    ["Mesh:Inference:MaxLoadedSessions"] = "2",
+});

@@ -40,6 +40,9 @@ public sealed class MeshMeterRecorder : IDisposable
     public int Count(string instrument, string model) =>
         _measurements.Count(m => m.Instrument == instrument && m.Model == model);
 
+    public double Max(string instrument, string model) =>
+        _measurements.Where(m => m.Instrument == instrument && m.Model == model).Select(m => m.Value).DefaultIfEmpty(0).Max();
+
     public long ColdStarts(string model) => (long)Sum(MeshTelemetry.Instruments.ColdStarts, model);
     public long LoadedSessions(string model) => (long)Sum(MeshTelemetry.Instruments.LoadedSessions, model);
 

@@ -58,7 +58,7 @@ public sealed class GrpcInferenceService(MeshClient mesh, GatewayReadiness readi
 
     public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
     {
-        var predict = ToPredict(request, out var timeout);
+        var predict = ToPredict(request, out var timeout) with { Caller = GatewayHosting.CallerOf(context.GetHttpContext().User) };
         var call = mesh.PredictAsync(timeout is TimeSpan t ? predict with { Deadline = DateTimeOffset.UtcNow + t } : predict);
         var answer = await (timeout is TimeSpan limit ? call.WaitAsync(limit, context.CancellationToken) : call.WaitAsync(context.CancellationToken));
 
@@ -109,7 +109,10 @@ public sealed class GrpcInferenceService(MeshClient mesh, GatewayReadiness readi
                 : FromContents(input.Name, type, shape, input.Contents, path);
         }
         var outputs = request.Outputs.Count == 0 ? null : request.Outputs.Select(o => o.Name).ToArray();
-        return new PredictRequest(request.ModelName, inputs, InferenceEndpoints.ParseVersion(request.ModelVersion), outputs);
+        var priority = request.Parameters.TryGetValue("priority", out var p) && p.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param && p.Int64Param == 1
+            ? PredictPriority.High
+            : PredictPriority.Normal;
+        return new PredictRequest(request.ModelName, inputs, InferenceEndpoints.ParseVersion(request.ModelVersion), outputs, Priority: priority);
     }
 
     private static NamedTensor FromContents(string name, TensorElementType type, long[] shape, InferTensorContents? contents, string path)

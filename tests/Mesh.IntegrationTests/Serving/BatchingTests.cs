@@ -1,0 +1,184 @@
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Tensors;
+using Mesh.Abstractions.Telemetry;
+using Mesh.Client;
+using Mesh.IntegrationTests.Infrastructure;
+using Mesh.SampleModels;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Mesh.IntegrationTests.Serving;
+
+[Collection(TwoSiloClusterCollection.Name), Trait("Category", "Integration")]
+public class BatchingTests(TwoSiloCluster fixture)
+{
+    private static readonly byte[] Heavy = MlpModel.Build(new MlpModel.Options(Hidden: 1024, Seed: 3));
+
+    [Fact]
+    public async Task Concurrent_predicts_are_batched_and_equal_unbatched_results()
+    {
+        using var meter = new MeshMeterRecorder();
+        var model = TestModels.UniqueName("batched");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        // A batch waits up to 5 ms to fill, so batching shows however the machine's load spaces the requests out.
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 32, MaxQueueDelayMicroseconds: 5000));
+        var rows = Enumerable.Range(0, 256).Select(i => MlpModel.SampleInput(1, seed: 1000 + i)).ToArray();
+
+        var responses = await Task.WhenAll(rows.Select(row => fixture.Mesh.PredictAsync(model, NamedTensor.Create("input", [1, 64], row))));
+
+        Assert.True(meter.Max(MeshTelemetry.Instruments.BatchSize, model) > 1, $"no batch of more than one row was run: {meter.Count(MeshTelemetry.Instruments.BatchSize, model)} batches, {meter.Count(MeshTelemetry.Instruments.ColdStarts, model)} cold starts, requests {meter.Count(MeshTelemetry.Instruments.PredictRequests, model)}");
+        using var session = new InferenceSession(TestModels.Mlp);
+        for (var i = 0; i < rows.Length; i++)
+        {
+            using var value = OrtValue.CreateTensorValueFromMemory(rows[i], [1, 64]);
+            using var alone = session.Run(new RunOptions(), [MlpModel.InputName], [value], [MlpModel.OutputName]);
+            Assert.Equal(alone[0].GetTensorDataAsSpan<float>().ToArray(), responses[i].Output(MlpModel.OutputName).ToArray<float>());
+        }
+    }
+
+    [Fact]
+    public async Task A_bad_request_among_busy_good_ones_fails_alone()
+    {
+        var model = TestModels.UniqueName("mixed");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        var calls = Enumerable.Range(0, 120).Select(i => i % 40 == 7
+            ? fixture.Mesh.PredictAsync(model, NamedTensor.Create("input", [1, 63], new float[63]))
+            : fixture.Mesh.PredictAsync(model, TestModels.MlpInput(1 + i % 3, seed: i))).ToList();
+
+        await Task.WhenAll(calls.Select(c => c.ContinueWith(_ => { })));
+
+        for (var i = 0; i < calls.Count; i++)
+        {
+            if (i % 40 == 7) Assert.IsType<InputDimensionException>(calls[i].Exception?.InnerException);
+            else Assert.Equal([1 + i % 3, 10], (await calls[i]).Output(MlpModel.OutputName).Shape);
+        }
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_at_once_with_a_retry_hint()
+    {
+        var model = TestModels.UniqueName("crowded");
+        await fixture.Mesh.DeployAsync(model, Heavy);
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1, MaxQueueSize: 1));
+
+        var calls = Enumerable.Range(0, 64).Select(i => fixture.Mesh.PredictAsync(model, TestModels.MlpInput(64, seed: i))).ToList();
+        await Task.WhenAll(calls.Select(c => c.ContinueWith(_ => { })));
+
+        var refused = calls.Where(c => c.IsFaulted).Select(c => c.Exception!.InnerException).ToList();
+        Assert.NotEmpty(refused);
+        Assert.All(refused, e =>
+        {
+            var overloaded = Assert.IsType<OverloadedException>(e);
+            Assert.True(overloaded.RetryAfter > TimeSpan.Zero);
+            Assert.Contains("the queue is full (1 requests waiting, the model's MaxQueueSize)", overloaded.Message);
+        });
+        Assert.Contains(calls, c => c.IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public async Task A_request_whose_deadline_passes_in_the_queue_is_never_run()
+    {
+        var model = TestModels.UniqueName("late");
+        await fixture.Mesh.DeployAsync(model, Heavy);
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1));
+        var busy = new MeshClient(fixture.Cluster.Client, "busy-" + model);
+        var lateCaller = "late-" + model;
+
+        var work = Enumerable.Range(0, 40).Select(i => busy.PredictAsync(model, TestModels.MlpInput(64, seed: i))).ToList();
+        var late = Enumerable.Range(0, 5).Select(i => fixture.Mesh.PredictAsync(new PredictRequest(model, [TestModels.MlpInput(64, seed: 99)],
+            Deadline: DateTimeOffset.UtcNow.AddMilliseconds(1), Caller: lateCaller))).ToList();
+        await Task.WhenAll(work.Concat(late).Select(c => c.ContinueWith(_ => { })));
+
+        Assert.All(late, c => Assert.IsType<DeadlineExceededException>(c.Exception?.InnerException));
+        Assert.All(work, c => Assert.True(c.IsCompletedSuccessfully));
+        // Usage is counted only for runs: the busy caller's 40 arrive, the late caller never appears.
+        var usage = await WaitForUsageAsync(fixture.Mesh, "busy-" + model, 40);
+        Assert.DoesNotContain(usage, u => u.Caller == lateCaller);
+    }
+
+    [Fact]
+    public async Task Usage_counters_add_up_to_the_requests_sent()
+    {
+        var model = TestModels.UniqueName("metered");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        var caller = "meter-" + model;
+        var client = new MeshClient(fixture.Cluster.Client, caller);
+        var sizes = Enumerable.Range(0, 37).Select(i => 1 + i % 4).ToArray();
+
+        await Task.WhenAll(sizes.Select((rows, i) => client.PredictAsync(model, TestModels.MlpInput(rows, seed: i))));
+
+        var record = (await WaitForUsageAsync(fixture.Mesh, caller, sizes.Length)).Single(u => u.Caller == caller);
+        Assert.Equal((sizes.Length, sizes.Sum()), ((int)record.Requests, (int)record.Rows));
+        Assert.True(record.ComputeMs > 0);
+        Assert.True(record.QueueMs >= 0);
+    }
+
+    public static async Task<UsageRecord[]> WaitForUsageAsync(MeshClient mesh, string caller, long requests)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        UsageRecord[] usage;
+        do
+        {
+            usage = await mesh.GetUsageAsync();
+            if (usage.Any(u => u.Caller == caller && u.Requests >= requests)) return usage;
+            await Task.Delay(200);
+        } while (DateTime.UtcNow < deadline);
+        return usage;
+    }
+}
+
+[Collection(ShortIdleClusterCollection.Name), Trait("Category", "Integration")]
+public class WarmPolicyTests(ShortIdleCluster fixture)
+{
+    [Fact]
+    public async Task Min_warm_loads_without_a_predict_and_survives_the_idle_timeout()
+    {
+        using var meter = new MeshMeterRecorder();
+        var model = TestModels.UniqueName("warm");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MinWarm: 1));
+        await WaitUntil(() => meter.LoadedSessions(model) == 1, "the warm session to load");
+
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // more than twice the 1 s idle timeout
+        Assert.Equal(1, meter.LoadedSessions(model));
+        Assert.False((await fixture.Mesh.PredictAsync(model, TestModels.MlpInput(1))).ColdStart);
+
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MinWarm: 0));
+        await WaitUntil(() => meter.LoadedSessions(model) == 0, "the session to go idle once MinWarm is 0");
+    }
+
+    [Fact]
+    public async Task Policy_with_a_bad_field_is_refused_naming_it()
+    {
+        var model = TestModels.UniqueName("policy");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        var e = await Assert.ThrowsAsync<InvalidPolicyException>(() => fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 0)));
+        Assert.Equal($"model '{model}' policy MaxBatchSize: must be 1 to 65536 (was 0)", e.Message);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(condition(), $"timed out waiting for {what}");
+    }
+}
+
+public class SessionCapTests(CappedCluster fixture) : IClassFixture<CappedCluster>
+{
+    [Fact, Trait("Category", "Integration")]
+    public async Task At_the_cap_the_least_recently_used_session_is_evicted()
+    {
+        using var meter = new MeshMeterRecorder();
+        var models = new[] { TestModels.UniqueName("cap-a"), TestModels.UniqueName("cap-b"), TestModels.UniqueName("cap-c") };
+        foreach (var m in models) await fixture.Mesh.DeployAsync(m, TestModels.Mlp);
+
+        foreach (var m in models) Assert.True((await fixture.Mesh.PredictAsync(m, TestModels.MlpInput(1))).ColdStart);
+
+        Assert.Equal([0, 1, 1], models.Select(meter.LoadedSessions));
+        Assert.True((await fixture.Mesh.PredictAsync(models[0], TestModels.MlpInput(1))).ColdStart);
+        Assert.Equal([1, 0, 1], models.Select(meter.LoadedSessions));
+    }
+}
