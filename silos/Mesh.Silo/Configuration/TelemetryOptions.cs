@@ -14,6 +14,9 @@ public sealed class TelemetryOptions : IValidatedOptions
     /// <summary>OTLP collector endpoint; the OpenTelemetry default (or OTEL_EXPORTER_OTLP_ENDPOINT) when empty.</summary>
     public string? OtlpEndpoint { get; set; }
 
+    /// <summary>Serve the metrics in Prometheus text format on the HTTP gateway.</summary>
+    public PrometheusOptions Prometheus { get; set; } = new();
+
     public bool Uses(string exporter) => Exporters.Contains(exporter, StringComparer.OrdinalIgnoreCase);
 
     public IEnumerable<string> Validate()
@@ -23,7 +26,18 @@ public sealed class TelemetryOptions : IValidatedOptions
             if (!KnownExporters.Contains(Exporters[i], StringComparer.OrdinalIgnoreCase))
                 yield return $"{Section}:{nameof(Exporters)}:{i} must be one of {string.Join(", ", KnownExporters)} (was '{Exporters[i]}')";
         }
+        if (Prometheus.Enabled && !Prometheus.Path.StartsWith('/'))
+            yield return $"{Section}:{nameof(Prometheus)}:{nameof(PrometheusOptions.Path)} must start with '/' (was '{Prometheus.Path}')";
         if (!string.IsNullOrEmpty(OtlpEndpoint) && !Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out _))
             yield return $"{Section}:{nameof(OtlpEndpoint)} must be an absolute URI (was '{OtlpEndpoint}')";
     }
+}
+
+public sealed class PrometheusOptions
+{
+    /// <summary>Off by default: a scrape endpoint shows who calls the mesh how often.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Path of the scrape endpoint on the HTTP gateway's port.</summary>
+    public string Path { get; set; } = "/metrics";
 }

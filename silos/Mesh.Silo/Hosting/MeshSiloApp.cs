@@ -16,6 +16,9 @@ public static class MeshSiloApp
         builder.AddMeshSilo();
         var app = builder.Build();
         app.MapMeshGateway();
+        var telemetry = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.TelemetryOptions>>().Value;
+        if (telemetry.Prometheus.Enabled)
+            app.MapPrometheusScrapingEndpoint(telemetry.Prometheus.Path).RequireAuthorization(Gateway.GatewayRoles.Infer);
         return app;
     }
 }

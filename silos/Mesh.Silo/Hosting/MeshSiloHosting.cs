@@ -39,7 +39,7 @@ public static class MeshSiloHosting
 
     private static void AddMeshTelemetry(this IHostApplicationBuilder builder, TelemetryOptions telemetry)
     {
-        if (telemetry.Exporters.Count == 0) return;
+        if (telemetry.Exporters.Count == 0 && !telemetry.Prometheus.Enabled) return;
         var otlpEndpoint = string.IsNullOrEmpty(telemetry.OtlpEndpoint) ? null : new Uri(telemetry.OtlpEndpoint);
         builder.Services.AddOpenTelemetry()
             .WithTracing(tracing =>
@@ -50,7 +50,9 @@ public static class MeshSiloHosting
             })
             .WithMetrics(metrics =>
             {
-                metrics.AddMeter(MeshTelemetry.MeterName);
+                // Orleans' own meter sits beside the mesh's, so one scrape shows both.
+                metrics.AddMeter(MeshTelemetry.MeterName, "Microsoft.Orleans");
+                if (telemetry.Prometheus.Enabled) metrics.AddPrometheusExporter();
                 if (telemetry.Uses("console")) metrics.AddConsoleExporter();
                 if (telemetry.Uses("otlp")) metrics.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
             });

@@ -74,6 +74,7 @@ public abstract class GatewayFixture(IReadOnlyDictionary<string, string?>? setti
 public sealed class OpenGateway() : GatewayFixture(new Dictionary<string, string?>
 {
     ["Mesh:Gateway:MaxRequestBodyBytes"] = MaxBody.ToString(),
+    ["Mesh:Telemetry:Prometheus:Enabled"] = "true",
 })
 {
     public const int MaxBody = 1 << 20;
