@@ -64,6 +64,7 @@ public static class MeshCommands
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());
         root.Subcommands.Add(KeysCommand());
+        root.Subcommands.Add(Bench.BenchCommand.Build(Gateway, Cluster, ConnectTimeout, Http, ApiKey));
         return root;
     }
 

@@ -4,7 +4,7 @@ using Grpc.Core;
 using Mesh.Abstractions.Protocol;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
-using Mesh.Silo.Gateway.Grpc.Inference;
+using Mesh.Client.Grpc;
 
 namespace Mesh.IntegrationTests.Gateway;
 

@@ -5,7 +5,7 @@ using Grpc.Core;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
 using Mesh.Abstractions.Protocol;
-using Mesh.Silo.Gateway.Grpc.Inference;
+using Mesh.Client.Grpc;
 
 namespace Mesh.IntegrationTests.Gateway;
 

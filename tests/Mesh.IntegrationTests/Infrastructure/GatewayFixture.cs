@@ -1,6 +1,6 @@
 using System.Net.Http.Headers;
 using Grpc.Net.Client;
-using Mesh.Silo.Gateway.Grpc.Inference;
+using Mesh.Client.Grpc;
 using Mesh.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;

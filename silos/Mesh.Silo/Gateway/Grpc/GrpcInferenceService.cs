@@ -7,7 +7,7 @@ using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
-using Mesh.Silo.Gateway.Grpc.Inference;
+using Mesh.Client.Grpc;
 using Microsoft.AspNetCore.Authorization;
 
 namespace Mesh.Silo.Gateway.Grpc;

@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Tensors;
+using Mesh.Inference.Sessions;
+
+namespace Mesh.Benchmarks;
+
+/// <summary>Raw ONNX Runtime in this process: the physical limit every other figure is compared with.</summary>
+public static class RawOnnxRuntime
+{
+    public sealed record Figure(int Batch, double RowsPerSecond, double P50Ms);
+
+    /// <summary>One thread, back-to-back runs of <paramref name="batch"/> rows for <paramref name="duration"/>.</summary>
+    public static Figure Measure(byte[] model, Func<int, NamedTensor[]> inputs, int batch, TimeSpan duration)
+    {
+        using var session = OnnxModelSession.Load("raw", model, new OnnxSessionSettings());
+        var request = inputs(batch);
+        for (var i = 0; i < 20; i++) session.Run(1, request);
+        var latencies = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            var started = Stopwatch.GetTimestamp();
+            session.Run(1, request);
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        latencies.Sort();
+        return new Figure(batch, latencies.Count * batch / clock.Elapsed.TotalSeconds, latencies[latencies.Count / 2]);
+    }
+}
+
+/// <summary>
+/// What a user would write without Mesh: an ASP.NET endpoint that parses the JSON, runs ONNX Runtime on one shared
+/// session for that one request (no batching) and writes JSON back. Runs as its own process.
+/// </summary>
+public static class PlainServer
+{
+    public static async Task RunAsync(int port, string modelPath)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, port));
+        var app = builder.Build();
+        using var session = OnnxModelSession.Load("plain", await File.ReadAllBytesAsync(modelPath), new OnnxSessionSettings());
+        app.MapPost("/infer", async (HttpContext http) =>
+        {
+            using var body = new MemoryStream();
+            await http.Request.Body.CopyToAsync(body);
+            var (request, options) = InferenceJson.ReadRequest("plain", null, body.ToArray(), ReadOnlyMemory<byte>.Empty);
+            var outputs = session.Run(1, request.Inputs, request.Outputs);
+            var (bytes, _) = InferenceJson.WriteResponse(new Mesh.Abstractions.Inference.PredictResponse("plain", 1, outputs, false, ""), options);
+            http.Response.ContentType = "application/json";
+            await http.Response.Body.WriteAsync(bytes);
+        });
+        Console.WriteLine("plain server ready");
+        await app.RunAsync();
+    }
+}
