@@ -35,6 +35,7 @@ public static class MeshServingExtensions
         services.AddSingleton<SessionPool>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionPool>());
         services.AddSingleton<InferenceScheduler>();
+        services.AddSingleton<LocalInference>();
         services.AddSingleton<UsageMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<WarmSessionKeeper>();

@@ -13,6 +13,18 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Grains.Inference;
 
+internal static partial class NativeMemory
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    public static void Trim()
+    {
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
+}
+
 /// <summary>
 /// The ONNX Runtime sessions loaded in this silo, one per model version, shared by every inference activation
 /// here. The first predict of a version loads it (a cold start: timed, traced, counted); concurrent first
@@ -91,8 +103,8 @@ public sealed class SessionPool(
         // Off the caller's turn: reading and compiling a large model takes a while and must not hold a grain.
         var session = await Task.Run(async () =>
         {
-            var bytes = await artifacts.GetAsync(version.ArtifactSha256);
-            var loaded = OnnxModelSession.Load(version.Model, bytes, options.Value.Session);
+            var path = await artifacts.GetLocalFileAsync(version.ArtifactSha256);
+            var loaded = OnnxModelSession.LoadFile(version.Model, path, options.Value.Session);
             if (warmup) loaded.Run(version.Version, WarmupInput.For(loaded.Signature));
             return loaded;
         });
@@ -163,7 +175,21 @@ public sealed class SessionPool(
         Sweep(key => key.Model == model && (version is null || key.Version == version), TimeSpan.Zero, ignorePin: true);
 
     /// <summary>Disposes every session idle for longer than its idle timeout, except those kept warm; returns how many.</summary>
-    public int SweepIdle() => Sweep(_ => true, idle: null, ignorePin: false);
+    public int SweepIdle()
+    {
+        var swept = Sweep(_ => true, idle: null, ignorePin: false);
+        // Scale to zero should give the memory back. ORT frees its native memory on dispose, but the managed
+        // buffers a deploy left behind (a 91 MB model arrives as arrays in the gateway and the grain call) sit in
+        // the large object heap until a full, compacting collection, and server GC rarely runs one on its own:
+        // measured 236 -> 730 -> 365 MiB without this. Unloads are rare, so the pause is affordable here.
+        if (swept > 0)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            // ORT's freed native memory stays in glibc's malloc arenas unless trimmed.
+            if (OperatingSystem.IsLinux()) NativeMemory.Trim();
+        }
+        return swept;
+    }
 
     // idle null: each entry's own idle timeout.
     private int Sweep(Func<(string Model, int Version), bool> which, TimeSpan? idle, bool ignorePin)

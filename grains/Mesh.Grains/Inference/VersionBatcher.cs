@@ -68,16 +68,30 @@ internal sealed class VersionBatcher
         }
 
         var pending = new Pending(request, Rows(request), BatchKey(request), _clock.GetTimestamp());
+        bool inline;
         lock (_gate)
         {
-            if (_high.Count + _normal.Count >= policy.MaxQueueSize)
-                throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
-            (request.Priority == PredictPriority.High ? _high : _normal).AddLast(pending);
-            _loop ??= Task.Run(RunLoopAsync);
+            // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop.
+            inline = _high.Count + _normal.Count == 0 && _runners.Wait(0);
+            if (!inline)
+            {
+                if (_high.Count + _normal.Count >= policy.MaxQueueSize)
+                    throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
+                (request.Priority == PredictPriority.High ? _high : _normal).AddLast(pending);
+                _loop ??= Task.Run(RunLoopAsync);
+            }
         }
+        if (inline)
+            return RunInlineAsync(pending);
         _metrics.Queued(_version.Model, _version.Version, +1);
         _arrivals.Release();
         return pending.Done.Task;
+    }
+
+    private async Task<PredictResponse> RunInlineAsync(Pending pending)
+    {
+        await ExecuteAsync([pending]);
+        return await pending.Done.Task;
     }
 
     // Time for the queue ahead to drain: batches waiting x the recent batch time, over the runners.
@@ -100,10 +114,18 @@ internal sealed class VersionBatcher
         string.Join("|", request.Inputs.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => $"{i.Name}:{string.Join(",", i.Shape.Skip(1))}"))
         + "#" + (request.Outputs is null ? "*" : string.Join(",", request.Outputs));
 
+    // The dispatcher: when requests wait and a runner is free, the oldest and its compatible followers go as one batch.
     private async Task RunLoopAsync()
     {
         while (true)
         {
+            // The queue is the truth: arrival signals may have been used up by a batch that waited for company,
+            // while requests that did not fit it still wait.
+            if (IsQueueEmpty())
+            {
+                await _arrivals.WaitAsync();
+                continue;
+            }
             await _runners.WaitAsync();
             List<Pending> batch;
             try
@@ -116,17 +138,25 @@ internal sealed class VersionBatcher
                 _logger.LogError(e, "Batcher of {Model} version {Version} failed to form a batch", _version.Model, _version.Version);
                 continue;
             }
+            if (batch.Count == 0)
+            {
+                _runners.Release();
+                continue;
+            }
             _ = Task.Run(() => ExecuteAsync(batch));
         }
     }
 
+    private bool IsQueueEmpty()
+    {
+        lock (_gate) return _high.Count + _normal.Count == 0;
+    }
+
     private async Task<List<Pending>> FormBatchAsync()
     {
-        Pending? first;
-        while ((first = TakeFirst()) is null)
-            await _arrivals.WaitAsync();
-
-        var batch = new List<Pending> { first };
+        var batch = new List<Pending>();
+        if (TakeFirst() is not { } first) return batch;
+        batch.Add(first);
         var policy = _policy;
         if (first.Rows == 0 || !policy.Batches || first.Rows >= policy.MaxBatchSize)
             return batch;

@@ -46,6 +46,18 @@ public sealed class FileArtifactStore(IOptions<StorageOptions> options) : IArtif
         return bytes;
     }
 
+    public async Task<string> GetLocalFileAsync(string sha256, CancellationToken cancellation = default)
+    {
+        var path = PathOf(sha256);
+        if (!File.Exists(path))
+            throw new ArtifactNotFoundException(sha256, $"no file at {path}");
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var actual = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(file, cancellation));
+        if (actual != sha256)
+            throw new ArtifactNotFoundException(sha256, $"the file at {path} is damaged (its SHA-256 is {actual})");
+        return path;
+    }
+
     private string PathOf(string sha256)
     {
         if (sha256.Length != 64 || !sha256.All(Uri.IsHexDigit))

@@ -11,6 +11,12 @@ public interface IArtifactStore
 
     /// <summary>Reads the artifact; throws <see cref="ArtifactNotFoundException"/> if absent or corrupted.</summary>
     Task<byte[]> GetAsync(string sha256, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// A local file holding the artifact, its hash checked, for ONNX Runtime to load from disk: a large model then
+    /// never becomes a managed array that lingers in the heap after its session is gone.
+    /// </summary>
+    Task<string> GetLocalFileAsync(string sha256, CancellationToken cancellation = default);
 }
 
 public sealed class ArtifactNotFoundException(string sha256, string reason)

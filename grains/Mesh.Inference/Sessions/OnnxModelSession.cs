@@ -15,6 +15,8 @@ public sealed class OnnxModelSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _tensorOutputs;
+    // Read-only during a run, so one serves every concurrent run; making one per call is a native allocation.
+    private readonly RunOptions _runOptions = new();
 
     private OnnxModelSession(string model, InferenceSession session)
     {
@@ -28,12 +30,19 @@ public sealed class OnnxModelSession : IDisposable
     public ModelSignature Signature { get; }
 
     /// <summary>Creates a session from model bytes; throws <see cref="InvalidModelException"/> if ONNX Runtime cannot load them.</summary>
-    public static OnnxModelSession Load(string model, byte[] onnx, OnnxSessionSettings settings)
+    public static OnnxModelSession Load(string model, byte[] onnx, OnnxSessionSettings settings) =>
+        Create(model, settings, options => new InferenceSession(onnx, options));
+
+    /// <summary>Creates a session from a model file, which ONNX Runtime reads itself.</summary>
+    public static OnnxModelSession LoadFile(string model, string path, OnnxSessionSettings settings) =>
+        Create(model, settings, options => new InferenceSession(path, options));
+
+    private static OnnxModelSession Create(string model, OnnxSessionSettings settings, Func<SessionOptions, InferenceSession> create)
     {
         using var options = CreateOptions(settings);
         try
         {
-            return new OnnxModelSession(model, new InferenceSession(onnx, options));
+            return new OnnxModelSession(model, create(options));
         }
         catch (OnnxRuntimeException e)
         {
@@ -76,8 +85,7 @@ public sealed class OnnxModelSession : IDisposable
                 values[i] = ToOrtValue(inputs[i], ref pins[i]);
             }
 
-            using var runOptions = new RunOptions();
-            using var results = _session.Run(runOptions, names, values, outputs);
+            using var results = _session.Run(_runOptions, names, values, outputs);
             var answer = new NamedTensor[outputs.Length];
             var index = 0;
             foreach (var result in results)
@@ -144,5 +152,9 @@ public sealed class OnnxModelSession : IDisposable
         return new NamedTensor(name, type, shape, value.GetTensorMutableRawData().ToArray());
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
 }

@@ -4,6 +4,7 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
 using Mesh.Abstractions.Protocol;
 using Mesh.Client;
+using Mesh.Grains.Inference;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -32,8 +33,8 @@ public static class InferenceEndpoints
         api.MapGet("/models/{model}/versions/{version}", (string model, string version, MeshClient mesh) => MetadataAsync(mesh, model, version));
         api.MapGet("/models/{model}/ready", (string model, MeshClient mesh) => ReadyAsync(mesh, model, null));
         api.MapGet("/models/{model}/versions/{version}/ready", (string model, string version, MeshClient mesh) => ReadyAsync(mesh, model, version));
-        api.MapPost("/models/{model}/infer", (HttpContext http, string model, MeshClient mesh, IOptions<GatewayOptions> options) => InferAsync(http, mesh, options.Value, model, null));
-        api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, MeshClient mesh, IOptions<GatewayOptions> options) => InferAsync(http, mesh, options.Value, model, version));
+        api.MapPost("/models/{model}/infer", (HttpContext http, string model, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, null));
+        api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, version));
     }
 
     /// <summary>A version from a URL or request field: a positive number, or absent for the default.</summary>
@@ -79,7 +80,7 @@ public static class InferenceEndpoints
         return Results.Json(new { name = info.Name, ready = true });
     }
 
-    private static async Task InferAsync(HttpContext http, MeshClient mesh, GatewayOptions options, string model, string? version)
+    private static async Task InferAsync(HttpContext http, LocalInference local, GatewayOptions options, string model, string? version)
     {
         var body = await ReadBodyAsync(http, options.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var headerLength = HeaderLength(http, body.Length);
@@ -88,8 +89,8 @@ public static class InferenceEndpoints
 
         request = request with { Caller = GatewayHosting.CallerOf(http.User), Priority = infer.Priority };
         var predict = infer.Timeout is TimeSpan timeout
-            ? mesh.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
-            : mesh.PredictAsync(request).WaitAsync(http.RequestAborted);
+            ? local.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
+            : local.PredictAsync(request).WaitAsync(http.RequestAborted);
         var response = await predict;
 
         var (bytes, responseHeaderLength) = InferenceJson.WriteResponse(response, infer);

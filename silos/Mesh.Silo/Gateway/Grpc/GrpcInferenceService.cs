@@ -7,6 +7,7 @@ using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
+using Mesh.Grains.Inference;
 using Mesh.Client.Grpc;
 using Microsoft.AspNetCore.Authorization;
 
@@ -17,7 +18,7 @@ namespace Mesh.Silo.Gateway.Grpc;
 /// raw_output_contents (as Triton answers); inputs may come raw or typed.
 /// </summary>
 [Authorize(GatewayRoles.Infer)]
-public sealed class GrpcInferenceService(MeshClient mesh, GatewayReadiness readiness) : GRPCInferenceService.GRPCInferenceServiceBase
+public sealed class GrpcInferenceService(MeshClient mesh, LocalInference local, GatewayReadiness readiness) : GRPCInferenceService.GRPCInferenceServiceBase
 {
     [AllowAnonymous]
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
@@ -59,7 +60,7 @@ public sealed class GrpcInferenceService(MeshClient mesh, GatewayReadiness readi
     public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
     {
         var predict = ToPredict(request, out var timeout) with { Caller = GatewayHosting.CallerOf(context.GetHttpContext().User) };
-        var call = mesh.PredictAsync(timeout is TimeSpan t ? predict with { Deadline = DateTimeOffset.UtcNow + t } : predict);
+        var call = local.PredictAsync(timeout is TimeSpan t ? predict with { Deadline = DateTimeOffset.UtcNow + t } : predict);
         var answer = await (timeout is TimeSpan limit ? call.WaitAsync(limit, context.CancellationToken) : call.WaitAsync(context.CancellationToken));
 
         var response = new ModelInferResponse
