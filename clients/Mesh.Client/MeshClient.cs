@@ -12,7 +12,11 @@ namespace Mesh.Client;
 /// </summary>
 public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 {
+    // Enough concurrent calls per model to keep every silo of a small cluster busy; beyond them predicts coalesce.
+    private const int MaxCallsInFlightPerModel = 8;
+    private const int MaxPredictsPerCall = 256;
     private int _lane;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PredictCoalescer> _coalescers = new(StringComparer.Ordinal);
 
     /// <summary>Registers an ONNX file as the next version of <paramref name="model"/>.</summary>
     public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true) =>
@@ -22,13 +26,22 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, CancellationToken cancellation = default) =>
         await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault);
 
-    /// <summary>Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id.</summary>
+    /// <summary>
+    /// Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id. Concurrent predicts for one
+    /// model are coalesced into fewer messages under load (see <see cref="PredictCoalescer"/>).
+    /// </summary>
     public Task<PredictResponse> PredictAsync(PredictRequest request)
     {
         ModelName.Validate(request.Model);
         if (request.Caller is null && clientId is not null) request = request with { Caller = clientId };
+        var model = request.Model;
+        return _coalescers.GetOrAdd(model, m => new PredictCoalescer(() => Lane(m), MaxCallsInFlightPerModel, MaxPredictsPerCall)).PredictAsync(request);
+    }
+
+    private IInferenceGrain Lane(string model)
+    {
         var lane = (int)((uint)Interlocked.Increment(ref _lane) % InferenceLanes.Default);
-        return cluster.GetGrain<IInferenceGrain>(InferenceLanes.Key(request.Model, lane)).PredictAsync(request);
+        return cluster.GetGrain<IInferenceGrain>(InferenceLanes.Key(model, lane));
     }
 
     /// <summary>Predicts with the model's default version and returns every output.</summary>

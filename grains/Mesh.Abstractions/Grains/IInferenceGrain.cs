@@ -10,7 +10,17 @@ namespace Mesh.Abstractions.Grains;
 public interface IInferenceGrain : IGrainWithStringKey
 {
     Task<PredictResponse> PredictAsync(PredictRequest request);
+
+    /// <summary>
+    /// Several predicts in one message (a client coalesces its concurrent predicts for a model). Each gets its own
+    /// outcome: one bad request fails alone.
+    /// </summary>
+    Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests);
 }
+
+/// <summary>The answer to one request of <see cref="IInferenceGrain.PredictManyAsync"/>: a response or the mesh's error.</summary>
+[GenerateSerializer, Immutable]
+public sealed record PredictOutcome(PredictResponse? Response, Errors.MeshException? Error);
 
 /// <summary>
 /// An Orleans client sends every message for one grain id through the same gateway (grains map to buckets,

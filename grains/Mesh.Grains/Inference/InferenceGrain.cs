@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Orleans.Concurrency;
@@ -13,4 +14,12 @@ namespace Mesh.Grains.Inference;
 public sealed class InferenceGrain(LocalInference local) : Grain, IInferenceGrain
 {
     public Task<PredictResponse> PredictAsync(PredictRequest request) => local.PredictAsync(request);
+
+    // All are handed to the batcher at once, so they can share ONNX Runtime runs.
+    public Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests) =>
+        Task.WhenAll(requests.Select(async request =>
+        {
+            try { return new PredictOutcome(await local.PredictAsync(request), null); }
+            catch (MeshException e) { return new PredictOutcome(null, e); }
+        }));
 }
