@@ -18,6 +18,9 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
 
     public Task<PredictResponse> PredictAsync(PredictRequest request)
     {
+        // A high-priority predict never waits in the client behind in-flight calls; the silo's queue orders it.
+        if (request.Priority == PredictPriority.High)
+            return nextLane().PredictAsync(request);
         lock (_gate)
         {
             if (_inFlight >= MaxInFlight)

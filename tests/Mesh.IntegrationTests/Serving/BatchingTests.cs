@@ -182,3 +182,29 @@ public class SessionCapTests(CappedCluster fixture) : IClassFixture<CappedCluste
         Assert.Equal([1, 0, 1], models.Select(meter.LoadedSessions));
     }
 }
+
+[Collection(ShortIdleClusterCollection.Name), Trait("Category", "Integration")]
+public class PriorityTests(ShortIdleCluster fixture)
+{
+    [Fact]
+    public async Task A_high_priority_request_overtakes_the_queued_normal_ones()
+    {
+        var model = TestModels.UniqueName("priority");
+        await fixture.Mesh.DeployAsync(model, MlpModel.Build(new MlpModel.Options(Hidden: 1024, Seed: 5)));
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1));
+        await fixture.Mesh.PredictAsync(model, TestModels.MlpInput(1)); // loaded, so the queue is what is measured
+
+        // A long backlog of normal requests; the high one is sent once the backlog is being worked off, so it
+        // finds a full queue however fast or slow the machine is today.
+        var finished = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var normal = Enumerable.Range(0, 200).Select(i => fixture.Mesh.PredictAsync(model, TestModels.MlpInput(128, seed: i))
+            .ContinueWith(_ => finished.Enqueue("normal"))).ToList();
+        while (finished.Count < 5) await Task.Delay(1);
+        var high = fixture.Mesh.PredictAsync(new PredictRequest(model, [TestModels.MlpInput(128, seed: 777)], Priority: PredictPriority.High))
+            .ContinueWith(_ => finished.Enqueue("high"));
+        await Task.WhenAll(normal.Append(high));
+
+        var before = finished.ToList().IndexOf("high");
+        Assert.True(before < 100, $"the high-priority request finished after {before} of 200 normal ones");
+    }
+}
