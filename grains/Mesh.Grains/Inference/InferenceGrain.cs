@@ -15,11 +15,11 @@ public sealed class InferenceGrain(LocalInference local) : Grain, IInferenceGrai
 {
     public Task<PredictResponse> PredictAsync(PredictRequest request) => local.PredictAsync(request);
 
-    // All are handed to the batcher at once, so they can share ONNX Runtime runs.
+    // All are queued at once, none run inline, so they share ONNX Runtime runs.
     public Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests) =>
         Task.WhenAll(requests.Select(async request =>
         {
-            try { return new PredictOutcome(await local.PredictAsync(request), null); }
+            try { return new PredictOutcome(await local.PredictAsync(request, partOfGroup: requests.Length > 1), null); }
             catch (MeshException e) { return new PredictOutcome(null, e); }
         }));
 }

@@ -15,7 +15,8 @@ namespace Mesh.Grains.Inference;
 /// </summary>
 public sealed class LocalInference(ModelVersionDirectory directory, InferenceScheduler scheduler, MeshMetrics metrics)
 {
-    public async Task<PredictResponse> PredictAsync(PredictRequest request)
+    /// <summary>Serves one predict; <paramref name="partOfGroup"/> when it arrived with others that should batch with it.</summary>
+    public async Task<PredictResponse> PredictAsync(PredictRequest request, bool partOfGroup = false)
     {
         using var activity = MeshMetrics.StartServerSpan(MeshTelemetry.Spans.Predict);
         activity?.SetTag(MeshTelemetry.Tags.Model, request.Model);
@@ -30,7 +31,7 @@ public sealed class LocalInference(ModelVersionDirectory directory, InferenceSch
             if (request.Deadline is DateTimeOffset deadline && DateTimeOffset.UtcNow > deadline)
                 throw new DeadlineExceededException(request.Model, "before the version was resolved");
 
-            var response = await scheduler.PredictAsync(info, policy, request);
+            var response = await scheduler.PredictAsync(info, policy, request, allowInline: !partOfGroup);
             activity?.SetTag(MeshTelemetry.Tags.ColdStart, response.ColdStart);
             metrics.Predicted(request.Model, version, "success", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return response;

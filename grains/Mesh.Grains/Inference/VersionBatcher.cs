@@ -57,7 +57,11 @@ internal sealed class VersionBatcher
 
     public bool Batchable => _batchable;
 
-    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy)
+    /// <summary>
+    /// Queues a request. With <paramref name="allowInline"/> it runs at once on the caller's turn when nothing waits
+    /// and a runner is free; a caller submitting several requests together passes false, or each would run alone.
+    /// </summary>
+    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy, bool allowInline = true)
     {
         _policy = policy;
         InputValidator.Validate(_version.Model, _version.Signature, request.Inputs);
@@ -72,7 +76,7 @@ internal sealed class VersionBatcher
         lock (_gate)
         {
             // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop.
-            inline = _high.Count + _normal.Count == 0 && _runners.Wait(0);
+            inline = allowInline && _high.Count + _normal.Count == 0 && _runners.Wait(0);
             if (!inline)
             {
                 if (_high.Count + _normal.Count >= policy.MaxQueueSize)
