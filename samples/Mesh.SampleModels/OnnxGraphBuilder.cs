@@ -13,16 +13,19 @@ public sealed class OnnxGraphBuilder(string graphName)
     public const int Opset = 17;
     private readonly GraphProto _graph = new() { Name = graphName };
 
-    /// <summary>Adds a graph input; a null entry in <paramref name="dims"/> is a symbolic dimension named by <paramref name="symbolicName"/>.</summary>
-    public OnnxGraphBuilder Input(string name, TensorProto.Types.DataType type, long?[] dims, string symbolicName = "batch")
+    /// <summary>
+    /// Adds a graph input; the null entries of <paramref name="dims"/> are symbolic dimensions, named in order by
+    /// <paramref name="symbolicNames"/> ("batch" when none is given).
+    /// </summary>
+    public OnnxGraphBuilder Input(string name, TensorProto.Types.DataType type, long?[] dims, params string[] symbolicNames)
     {
-        _graph.Input.Add(ValueInfo(name, type, dims, symbolicName));
+        _graph.Input.Add(ValueInfo(name, type, dims, symbolicNames));
         return this;
     }
 
-    public OnnxGraphBuilder Output(string name, TensorProto.Types.DataType type, long?[] dims, string symbolicName = "batch")
+    public OnnxGraphBuilder Output(string name, TensorProto.Types.DataType type, long?[] dims, params string[] symbolicNames)
     {
-        _graph.Output.Add(ValueInfo(name, type, dims, symbolicName));
+        _graph.Output.Add(ValueInfo(name, type, dims, symbolicNames));
         return this;
     }
 
@@ -61,14 +64,15 @@ public sealed class OnnxGraphBuilder(string graphName)
         return model.ToByteArray();
     }
 
-    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long?[] dims, string symbolicName)
+    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long?[] dims, string[] symbolicNames)
     {
         var shape = new TensorShapeProto();
+        var symbolic = 0;
         foreach (var dim in dims)
         {
             shape.Dim.Add(dim is long value
                 ? new TensorShapeProto.Types.Dimension { DimValue = value }
-                : new TensorShapeProto.Types.Dimension { DimParam = symbolicName });
+                : new TensorShapeProto.Types.Dimension { DimParam = symbolic < symbolicNames.Length ? symbolicNames[symbolic++] : "batch" });
         }
         return new ValueInfoProto
         {

@@ -118,6 +118,33 @@ public class SiloProcessTests : IDisposable
             Assert.Equal(1, httpBad.ExitCode);
             Assert.Equal("error: input 'input': dimension 1 must be 64, got 3 (expected shape [-1,64], got [1,3])", httpBad.Stderr.Trim());
 
+            // Serving policy, load generation and metering from the command line.
+            var policy = await Mesh("policy", "mlp", "--max-batch", "8", "--queue", "64");
+            Assert.True(policy.ExitCode == 0, policy.Stderr);
+            Assert.Contains("model mlp policy: max batch 8, max queue delay 0 us, queue 64", policy.Stdout);
+            var bench = await Mesh("bench", "mlp", "-c", "1", "4", "-n", "40", "--json");
+            Assert.True(bench.ExitCode == 0, bench.Stderr);
+            using (var results = JsonDocument.Parse(bench.Stdout))
+            {
+                Assert.Equal([1, 4], results.RootElement.EnumerateArray().Select(r => r.GetProperty("Concurrency").GetInt32()));
+                Assert.All(results.RootElement.EnumerateArray(), r =>
+                {
+                    Assert.Equal((40, 0), (r.GetProperty("Requests").GetInt32(), r.GetProperty("Errors").GetInt32()));
+                    Assert.True(r.GetProperty("P99Ms").GetDouble() >= r.GetProperty("P50Ms").GetDouble());
+                });
+            }
+            var httpBench = await MeshProcess.RunCliAsync("bench", "mlp", "-t", "http", "--http", http, "-c", "2", "-n", "20");
+            Assert.True(httpBench.ExitCode == 0, httpBench.Stderr);
+            Assert.Matches(@"http\s+2\s+20\s+0\s", httpBench.Stdout);
+            string usage = "";
+            for (var i = 0; i < 30 && !usage.Contains("anonymous"); i++)
+            {
+                await Task.Delay(200);
+                usage = (await Mesh("usage")).Stdout;
+            }
+            Assert.Contains("CALLER", usage);
+            Assert.Matches(@"anonymous\s+\d+\s+\d+", usage);
+
             var model = await Mesh("model", "fraud");
             Assert.Equal(0, model.ExitCode);
             Assert.Contains("model fraud, default version 1", model.Stdout);

@@ -208,3 +208,31 @@ public class PriorityTests(ShortIdleCluster fixture)
         Assert.True(before < 100, $"the high-priority request finished after {before} of 200 normal ones");
     }
 }
+
+[Collection(TwoSiloClusterCollection.Name), Trait("Category", "Integration")]
+public class RunFailureTests(TwoSiloCluster fixture)
+{
+    [Fact]
+    public async Task A_run_that_fails_in_onnxruntime_fails_only_its_own_requests()
+    {
+        var model = TestModels.UniqueName("add");
+        await fixture.Mesh.DeployAsync(model, AddModel.Build());
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 32, MaxQueueDelayMicroseconds: 2000));
+        NamedTensor Row(string name, int width, float value) => NamedTensor.Create(name, [1, width], Enumerable.Repeat(value, width).ToArray());
+
+        var calls = Enumerable.Range(0, 90).Select(i => i % 30 == 4
+            ? fixture.Mesh.PredictAsync(model, Row("a", 3, i), Row("b", 4, 1))   // widths disagree: ONNX Runtime refuses the Add
+            : fixture.Mesh.PredictAsync(model, Row("a", 3, i), Row("b", 3, 1))).ToList();
+        await Task.WhenAll(calls.Select(c => c.ContinueWith(_ => { })));
+
+        for (var i = 0; i < calls.Count; i++)
+        {
+            if (i % 30 == 4)
+            {
+                var e = Assert.IsType<InferenceFailedException>(calls[i].Exception?.InnerException);
+                Assert.Contains("ONNX Runtime could not run the request", e.Message);
+            }
+            else Assert.Equal([i + 1f, i + 1f, i + 1f], (await calls[i]).Output("sum").ToArray<float>());
+        }
+    }
+}
