@@ -11,6 +11,10 @@ var report = args.SkipWhile(a => a != "--report").Skip(1).FirstOrDefault() ?? Pa
 var quick = args.Contains("--quick");
 var suite = new Suite(quick ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3));
 var text = await suite.RunAsync();
+// Notes written by hand below this marker (profiles, analysis) survive the next run.
+const string kept = "<!-- notes below this line are kept across runs -->";
+if (File.Exists(report) && (await File.ReadAllTextAsync(report)) is var old && old.IndexOf(kept, StringComparison.Ordinal) is var at and >= 0)
+    text += old[at..];
 await File.WriteAllTextAsync(report, text);
 Console.WriteLine($"report written to {report}");
 return 0;
