@@ -141,9 +141,6 @@ public sealed class SessionPool(
         }
     }
 
-    /// <summary>Keys of the sessions loaded now, for tests and the console.</summary>
-    public IReadOnlyList<(string Model, int Version)> Loaded => _entries.Where(e => e.Value.IsLoaded).Select(e => e.Key).ToList();
-
     // At the cap, the least recently used sessions with nothing in flight and not kept warm make room.
     private void EvictForCap(ModelVersionInfo loading)
     {

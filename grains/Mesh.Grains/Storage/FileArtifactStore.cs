@@ -34,18 +34,6 @@ public sealed class FileArtifactStore(IOptions<StorageOptions> options) : IArtif
         }
     }
 
-    public async Task<byte[]> GetAsync(string sha256, CancellationToken cancellation = default)
-    {
-        var path = PathOf(sha256);
-        if (!File.Exists(path))
-            throw new ArtifactNotFoundException(sha256, $"no file at {path}");
-        var bytes = await File.ReadAllBytesAsync(path, cancellation);
-        var actual = ArtifactHash.Of(bytes);
-        if (actual != sha256)
-            throw new ArtifactNotFoundException(sha256, $"the file at {path} is damaged (its SHA-256 is {actual})");
-        return bytes;
-    }
-
     public async Task<string> GetLocalFileAsync(string sha256, CancellationToken cancellation = default)
     {
         var path = PathOf(sha256);

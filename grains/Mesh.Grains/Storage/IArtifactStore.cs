@@ -9,9 +9,6 @@ public interface IArtifactStore
     /// <summary>Stores <paramref name="bytes"/> under <paramref name="sha256"/> (lower-case hex) if not already there.</summary>
     Task PutAsync(string sha256, byte[] bytes, CancellationToken cancellation = default);
 
-    /// <summary>Reads the artifact; throws <see cref="ArtifactNotFoundException"/> if absent or corrupted.</summary>
-    Task<byte[]> GetAsync(string sha256, CancellationToken cancellation = default);
-
     /// <summary>
     /// A local file holding the artifact, its hash checked, for ONNX Runtime to load from disk: a large model then
     /// never becomes a managed array that lingers in the heap after its session is gone.
