@@ -47,3 +47,15 @@ public sealed class InvalidPolicyException(string model, string field, string ru
 {
     [Id(0)] public string Field { get; } = field;
 }
+
+/// <summary>
+/// The version's artifact cannot be read in this silo: missing from the store, or its bytes no longer match its
+/// SHA-256. A storage fault, not the caller's; nothing was run.
+/// </summary>
+[GenerateSerializer]
+public sealed class ModelArtifactUnavailableException(string model, int version, string reason)
+    : MeshException($"model '{model}' version {version}: its artifact cannot be loaded: {reason}")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public int Version { get; } = version;
+}

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
 using Mesh.Inference.Validation;
 using Mesh.Abstractions.Telemetry;
@@ -103,7 +104,15 @@ public sealed class SessionPool(
         // Off the caller's turn: reading and compiling a large model takes a while and must not hold a grain.
         var session = await Task.Run(async () =>
         {
-            var path = await artifacts.GetLocalFileAsync(version.ArtifactSha256);
+            string path;
+            try
+            {
+                path = await artifacts.GetLocalFileAsync(version.ArtifactSha256);
+            }
+            catch (ArtifactNotFoundException e)
+            {
+                throw new ModelArtifactUnavailableException(version.Model, version.Version, e.Message);
+            }
             var loaded = OnnxModelSession.LoadFile(version.Model, path, options.Value.Session);
             if (warmup) loaded.Run(version.Version, WarmupInput.For(loaded.Signature));
             return loaded;

@@ -16,6 +16,7 @@ public static class GatewayErrors
         MeshInvalidArgumentException => (StatusCodes.Status400BadRequest, StatusCode.InvalidArgument),
         DeadlineExceededException or TimeoutException => (StatusCodes.Status504GatewayTimeout, StatusCode.DeadlineExceeded),
         OverloadedException => (StatusCodes.Status429TooManyRequests, StatusCode.ResourceExhausted),
+        ModelArtifactUnavailableException => (StatusCodes.Status503ServiceUnavailable, StatusCode.Unavailable),
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),

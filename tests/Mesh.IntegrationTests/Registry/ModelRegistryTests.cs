@@ -102,6 +102,28 @@ public class ModelRegistryTests(TwoSiloCluster fixture)
         await Assert.ThrowsAsync<ModelVersionNotFoundException>(() => fixture.Mesh.SetDefaultVersionAsync(model, 5));
     }
 
+    [Fact]
+    public async Task A_damaged_artifact_is_reported_with_its_model_and_the_silo_keeps_serving()
+    {
+        var model = TestModels.UniqueName("damaged");
+        // Bytes no other test deploys: the artifact file is this test's alone to damage.
+        var onnx = MlpModel.Build(new MlpModel.Options(Hidden: 8, Seed: Random.Shared.Next()));
+        var version = await fixture.Mesh.DeployAsync(model, onnx);
+        var path = Path.Combine(fixture.DataDirectory, "artifacts", "sha256", version.ArtifactSha256[..2], version.ArtifactSha256 + ".onnx");
+        var damaged = await File.ReadAllBytesAsync(path);
+        damaged[^1] ^= 0xFF;
+        await File.WriteAllBytesAsync(path, damaged);
+
+        var e = await Assert.ThrowsAsync<ModelArtifactUnavailableException>(() => fixture.Mesh.PredictAsync(model, TestModels.MlpInput(1)));
+        Assert.StartsWith($"model '{model}' version 1: its artifact cannot be loaded: artifact {version.ArtifactSha256}: the file at", e.Message);
+        Assert.Contains("is damaged", e.Message);
+
+        var other = TestModels.UniqueName("healthy");
+        await fixture.Mesh.DeployAsync(other, TestModels.Mlp);
+        var healthy = await fixture.Mesh.PredictAsync(other, TestModels.MlpInput(1));
+        Assert.Equal([1, 10], healthy.Output(MlpModel.OutputName).Shape);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("has space")]
