@@ -37,12 +37,14 @@ public partial class MetricsEndpointTests(OpenGateway gateway)
     {
         var mesh = gateway.App.Services.GetRequiredService<MeshClient>();
         var model = TestModels.UniqueName("busy-http");
-        await mesh.DeployAsync(model, MlpModel.Build(new MlpModel.Options(Hidden: 1024, Seed: 9)));
+        // Runs of tens of milliseconds (2048 wide, 256 rows): two runners and a queue of one are full long enough
+        // for the burst to find them full, however slowly the thread pool hands out threads today.
+        await mesh.DeployAsync(model, MlpModel.Build(new MlpModel.Options(Hidden: 2048, Seed: 9)));
         await mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1, MaxQueueSize: 1));
-        var rows = GatewayHttp.FloatList(MlpModel.SampleInput(64));
-        var body = $$"""{"inputs":[{"name":"input","shape":[64,64],"datatype":"FP32","data":[{{rows}}]}]}""";
+        var rows = GatewayHttp.FloatList(MlpModel.SampleInput(256));
+        var body = $$"""{"inputs":[{"name":"input","shape":[256,64],"datatype":"FP32","data":[{{rows}}]}]}""";
 
-        var responses = await Task.WhenAll(Enumerable.Range(0, 48).Select(async _ =>
+        var responses = await Task.WhenAll(Enumerable.Range(0, 24).Select(async _ =>
         {
             using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
             var response = await gateway.Http.PostAsync($"/v2/models/{model}/infer", content);
