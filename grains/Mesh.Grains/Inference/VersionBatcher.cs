@@ -242,8 +242,8 @@ internal sealed class VersionBatcher
 
             var started = _clock.GetTimestamp();
             var outputs = live.Count == 1
-                ? [lease.Session.Run(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
-                : Split(lease.Session.Run(_version.Version, Stack(live), live[0].Request.Outputs), live);
+                ? [lease.Session.RunChecked(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
+                : Split(lease.Session.RunChecked(_version.Version, Stack(live), live[0].Request.Outputs), live);
             var computeMs = _clock.GetElapsedTime(started).TotalMilliseconds;
             _batchMilliseconds = 0.8 * _batchMilliseconds + 0.2 * computeMs;
 

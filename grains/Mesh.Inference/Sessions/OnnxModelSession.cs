@@ -72,6 +72,15 @@ public sealed class OnnxModelSession : IDisposable
     public NamedTensor[] Run(int version, IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputNames = null)
     {
         InputValidator.Validate(Model, Signature, inputs);
+        return RunChecked(version, inputs, outputNames);
+    }
+
+    /// <summary>
+    /// Runs inputs that the caller has already validated against <see cref="Signature"/> (the batcher checks each
+    /// request before it queues, so checking again here would do the work twice on the hot path).
+    /// </summary>
+    public NamedTensor[] RunChecked(int version, IReadOnlyList<NamedTensor> inputs, IReadOnlyList<string>? outputNames = null)
+    {
         var outputs = ResolveOutputs(outputNames);
 
         var names = new string[inputs.Count];
