@@ -38,26 +38,4 @@ public static class TensorElementTypeExtensions
 
     /// <summary>Lower-case name used in messages and on the command line (float32, int64, bool, string, ...).</summary>
     public static string DisplayName(this TensorElementType type) => type.ToString().ToLowerInvariant();
-
-    public static bool TryParse(string text, out TensorElementType type)
-    {
-        type = text.Trim().ToLowerInvariant() switch
-        {
-            "float32" or "float" or "fp32" => TensorElementType.Float32,
-            "float64" or "double" or "fp64" => TensorElementType.Float64,
-            "float16" or "fp16" => TensorElementType.Float16,
-            "int8" => TensorElementType.Int8,
-            "int16" => TensorElementType.Int16,
-            "int32" => TensorElementType.Int32,
-            "int64" => TensorElementType.Int64,
-            "uint8" => TensorElementType.UInt8,
-            "uint16" => TensorElementType.UInt16,
-            "uint32" => TensorElementType.UInt32,
-            "uint64" => TensorElementType.UInt64,
-            "bool" => TensorElementType.Bool,
-            "string" or "bytes" => TensorElementType.String,
-            _ => TensorElementType.Undefined,
-        };
-        return type != TensorElementType.Undefined;
-    }
 }

@@ -55,8 +55,6 @@ internal sealed class VersionBatcher
                      && signature.Outputs.Where(o => o.Kind == ValueKind.Tensor).All(o => o.HasSymbolicBatch);
     }
 
-    public bool Batchable => _batchable;
-
     /// <summary>
     /// Queues a request. With <paramref name="allowInline"/> it runs at once on the caller's turn when nothing waits
     /// and a runner is free; a caller submitting several requests together passes false, or each would run alone.

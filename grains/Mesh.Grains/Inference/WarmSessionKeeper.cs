@@ -1,3 +1,4 @@
+using Mesh.Grains.Hosting;
 using Mesh.Abstractions.Grains;
 using Mesh.Grains.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -20,13 +21,7 @@ public sealed class WarmSessionKeeper(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
-        {
-            try { await started.Task; }
-            catch (TaskCanceledException) { return; }
-        }
+        if (!await lifetime.WaitForStartAsync(stoppingToken)) return;
 
         using var timer = new PeriodicTimer(options.Value.WarmPolicyRefreshInterval);
         do

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Mesh.Abstractions.Protocol;
+using Mesh.Grains.Inference;
 using System.Security.Cryptography;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
@@ -26,7 +27,7 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         var keys = gateway.Value.ApiKeys;
         if (keys.Count == 0)
-            return Task.FromResult(Success("anonymous", GatewayRoles.Admin));
+            return Task.FromResult(Success(UsageMeter.Anonymous, GatewayRoles.Admin));
 
         var header = Request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(header))

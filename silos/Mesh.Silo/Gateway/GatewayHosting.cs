@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
 using Mesh.Client;
 using Mesh.Grains.Hosting;
+using Mesh.Grains.Inference;
 using Mesh.Silo.Gateway.Grpc;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -106,10 +107,10 @@ public static class GatewayHosting
     }
 
     /// <summary>Who a request is metered to: its key's name, or "anonymous" when keys are off.</summary>
-    public static string CallerOf(System.Security.Claims.ClaimsPrincipal user) => user.Identity?.Name ?? "anonymous";
+    public static string CallerOf(System.Security.Claims.ClaimsPrincipal user) => user.Identity?.Name ?? UsageMeter.Anonymous;
 
     private static string PartitionKey(HttpContext http) =>
-        http.User.Identity is { IsAuthenticated: true, Name: { } name } && name != "anonymous"
+        http.User.Identity is { IsAuthenticated: true, Name: { } name } && name != UsageMeter.Anonymous
             ? name
             : http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 

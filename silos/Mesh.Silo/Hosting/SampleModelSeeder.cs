@@ -1,3 +1,4 @@
+using Mesh.Grains.Hosting;
 using Mesh.Abstractions.Grains;
 using Mesh.Silo.Configuration;
 using Microsoft.Extensions.Options;
@@ -20,13 +21,7 @@ public sealed class SampleModelSeeder(
     {
         if (!options.Value.DeploySampleModel) return;
         // The silo must be accepting calls before the registry can be asked.
-        var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
-        {
-            try { await started.Task; }
-            catch (TaskCanceledException) { return; }
-        }
+        if (!await lifetime.WaitForStartAsync(stoppingToken)) return;
 
         var models = await grains.GetGrain<IModelCatalogGrain>(0).ListAsync();
         if (models.Length > 0) return;
