@@ -1,5 +1,7 @@
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Tensors;
 
 namespace Mesh.Client;
 
@@ -68,20 +70,90 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
     {
         try
         {
-            var outcomes = await nextLane().PredictManyAsync(group.Select(g => g.Request).ToArray());
-            for (var i = 0; i < group.Count; i++)
+            // Requests that agree on everything but their rows cross as one stacked request; the rest as a list.
+            var stacks = new Dictionary<string, List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)>>(StringComparer.Ordinal);
+            var others = new List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)>();
+            foreach (var item in group)
             {
-                if (outcomes[i].Error is { } error) group[i].Done.TrySetException(error);
-                else group[i].Done.TrySetResult(outcomes[i].Response!);
+                if (StackKey(item.Request) is { } key)
+                {
+                    if (!stacks.TryGetValue(key, out var members)) stacks[key] = members = [];
+                    members.Add(item);
+                }
+                else others.Add(item);
             }
-        }
-        catch (Exception e)
-        {
-            foreach (var (_, done) in group) done.TrySetException(e);
+            var sends = new List<Task>();
+            foreach (var members in stacks.Values)
+            {
+                if (members.Count == 1) others.Add(members[0]);
+                else sends.Add(SendStackedAsync(members));
+            }
+            if (others.Count > 0) sends.Add(SendListAsync(others));
+            await Task.WhenAll(sends);
         }
         finally
         {
             SendWaiting();
         }
     }
+
+    private async Task SendListAsync(List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)> group)
+    {
+        try
+        {
+            var outcomes = await nextLane().PredictManyAsync(group.Select(g => g.Request).ToArray());
+            Complete(group, outcomes);
+        }
+        catch (Exception e)
+        {
+            foreach (var (_, done) in group) done.TrySetException(e);
+        }
+    }
+
+    private async Task SendStackedAsync(List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)> group)
+    {
+        try
+        {
+            var rows = new int[group.Count];
+            var inputs = new List<NamedTensor[]>(group.Count);
+            for (var i = 0; i < group.Count; i++)
+            {
+                rows[i] = TensorStacking.RowCount(group[i].Request.Inputs)!.Value;
+                inputs.Add(group[i].Request.Inputs);
+            }
+            var stacked = group[0].Request with { Inputs = TensorStacking.Stack(inputs) };
+            var outcome = await nextLane().PredictStackedAsync(stacked, rows);
+            if (outcome.Each is { } each)
+            {
+                Complete(group, each);
+                return;
+            }
+            var response = outcome.Stacked!;
+            var outputs = TensorStacking.Split(response.Outputs, rows, out var unsplittable)
+                ?? throw new InferenceFailedException(response.Model, response.Version,
+                    $"output '{unsplittable!.Name}' has shape {NamedTensor.ShapeText(unsplittable.Shape)}, not one row per input row");
+            for (var i = 0; i < group.Count; i++)
+                group[i].Done.TrySetResult(response with { Outputs = outputs[i], ColdStart = response.ColdStart && i == 0 });
+        }
+        catch (Exception e)
+        {
+            foreach (var (_, done) in group) done.TrySetException(e);
+        }
+    }
+
+    private static void Complete(List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)> group, PredictOutcome[] outcomes)
+    {
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (outcomes[i].Error is { } error) group[i].Done.TrySetException(error);
+            else group[i].Done.TrySetResult(outcomes[i].Response!);
+        }
+    }
+
+    // Everything but the inputs' row counts must agree for requests to share a stack.
+    private static string? StackKey(PredictRequest request) =>
+        TensorStacking.StackKey(request.Inputs) is { } inputs
+            ? string.Join('\u001f', request.Model, request.Version, request.Outputs is null ? "*" : string.Join(',', request.Outputs),
+                request.Deadline?.UtcTicks, (int)request.Priority, request.Caller, inputs)
+            : null;
 }

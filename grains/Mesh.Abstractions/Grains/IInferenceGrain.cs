@@ -16,7 +16,22 @@ public interface IInferenceGrain : IGrainWithStringKey
     /// outcome: one bad request fails alone.
     /// </summary>
     Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests);
+
+    /// <summary>
+    /// Several predicts whose inputs a client stacked into one request (see <c>TensorStacking</c>): request i
+    /// holds <paramref name="rows"/>[i] consecutive rows. Served as one entry of the batcher when the model
+    /// batches; otherwise, or when the stack fails its checks, each request is served alone so a bad one fails
+    /// alone. The answer is the stacked outputs or, in the second case, one outcome per request.
+    /// </summary>
+    Task<StackedOutcome> PredictStackedAsync(PredictRequest stacked, int[] rows);
 }
+
+/// <summary>
+/// The answer to <see cref="IInferenceGrain.PredictStackedAsync"/>: <see cref="Stacked"/> holds every request's
+/// rows in order (the caller cuts them back), or <see cref="Each"/> holds one outcome per request.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record StackedOutcome(PredictResponse? Stacked, PredictOutcome[]? Each);
 
 /// <summary>The answer to one request of <see cref="IInferenceGrain.PredictManyAsync"/>: a response or the mesh's error.</summary>
 [GenerateSerializer, Immutable]

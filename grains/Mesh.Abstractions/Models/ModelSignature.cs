@@ -35,4 +35,9 @@ public sealed record ModelSignature(TensorSpec[] Inputs, TensorSpec[] Outputs)
 {
     public TensorSpec? FindInput(string name) => Array.Find(Inputs, i => i.Name == name);
     public TensorSpec? FindOutput(string name) => Array.Find(Outputs, o => o.Name == name);
+
+    /// <summary>Rows can be stacked into one run only if every input and tensor output is per-row (symbolic first dimension).</summary>
+    public bool IsBatchable =>
+        Inputs.All(i => i.Kind == ValueKind.Tensor && i.HasSymbolicBatch)
+        && Outputs.Where(o => o.Kind == ValueKind.Tensor).All(o => o.HasSymbolicBatch);
 }

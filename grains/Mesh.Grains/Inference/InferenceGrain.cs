@@ -1,4 +1,3 @@
-using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Orleans.Concurrency;
@@ -15,11 +14,7 @@ public sealed class InferenceGrain(LocalInference local) : Grain, IInferenceGrai
 {
     public Task<PredictResponse> PredictAsync(PredictRequest request) => local.PredictAsync(request);
 
-    // All are queued at once, none run inline, so they share ONNX Runtime runs.
-    public Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests) =>
-        Task.WhenAll(requests.Select(async request =>
-        {
-            try { return new PredictOutcome(await local.PredictAsync(request, partOfGroup: requests.Length > 1), null); }
-            catch (MeshException e) { return new PredictOutcome(null, e); }
-        }));
+    public Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests) => local.PredictManyAsync(requests);
+
+    public Task<StackedOutcome> PredictStackedAsync(PredictRequest stacked, int[] rows) => local.PredictStackedAsync(stacked, rows);
 }

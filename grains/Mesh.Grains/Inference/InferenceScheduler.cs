@@ -20,8 +20,8 @@ public sealed class InferenceScheduler(
 {
     private readonly ConcurrentDictionary<(string, int), VersionBatcher> _batchers = new();
 
-    public Task<PredictResponse> PredictAsync(ModelVersionInfo version, ServingPolicy policy, PredictRequest request, bool allowInline = true) =>
+    public Task<PredictResponse> PredictAsync(ModelVersionInfo version, ServingPolicy policy, PredictRequest request, bool allowInline = true, int requests = 1) =>
         _batchers.GetOrAdd((version.Model, version.Version), _ =>
                 new VersionBatcher(version, options.Value.Runners, sessions, metrics, usage, clock, logger, silo.SiloAddress.ToString()))
-            .SubmitAsync(request, policy, allowInline);
+            .SubmitAsync(request, policy, allowInline, requests);
 }

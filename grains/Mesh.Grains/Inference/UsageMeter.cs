@@ -19,11 +19,11 @@ public sealed class UsageMeter(IGrainFactory grains, MeshMetrics metrics, IOptio
     public const string Anonymous = "anonymous";
     private ConcurrentDictionary<string, Counters> _pending = new(StringComparer.Ordinal);
 
-    public void Record(string? caller, int rows, double computeMs, double queueMs)
+    public void Record(string? caller, int requests, int rows, double computeMs, double queueMs)
     {
         caller = string.IsNullOrEmpty(caller) ? Anonymous : caller;
-        Add(new UsageRecord(caller, 1, rows, computeMs, queueMs));
-        metrics.Used(caller, rows, computeMs, queueMs);
+        Add(new UsageRecord(caller, requests, rows, computeMs, queueMs));
+        metrics.Used(caller, requests, rows, computeMs, queueMs);
     }
 
     private void Add(UsageRecord usage)

@@ -50,16 +50,14 @@ internal sealed class VersionBatcher
         _runners = new SemaphoreSlim(runners);
         var signature = version.Signature;
         _tensorOutputs = signature.Outputs.Where(o => o.Kind == ValueKind.Tensor).Select(o => o.Name).ToArray();
-        // Rows can be stacked only if every input and output is per-row (symbolic first dimension).
-        _batchable = signature.Inputs.All(i => i.Kind == ValueKind.Tensor && i.HasSymbolicBatch)
-                     && signature.Outputs.Where(o => o.Kind == ValueKind.Tensor).All(o => o.HasSymbolicBatch);
+        _batchable = signature.IsBatchable;
     }
 
     /// <summary>
     /// Queues a request. With <paramref name="allowInline"/> it runs at once on the caller's turn when nothing waits
     /// and a runner is free; a caller submitting several requests together passes false, or each would run alone.
     /// </summary>
-    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy, bool allowInline = true)
+    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy, bool allowInline = true, int requests = 1)
     {
         _policy = policy;
         InputValidator.Validate(_version.Model, _version.Signature, request.Inputs);
@@ -69,7 +67,7 @@ internal sealed class VersionBatcher
                 throw new UnknownOutputException(_version.Model, output, _tensorOutputs);
         }
 
-        var pending = new Pending(request, Rows(request), BatchKey(request), _clock.GetTimestamp());
+        var pending = new Pending(request, Rows(request), BatchKey(request), _clock.GetTimestamp(), requests);
         bool inline;
         lock (_gate)
         {
@@ -241,18 +239,18 @@ internal sealed class VersionBatcher
             var started = _clock.GetTimestamp();
             var outputs = live.Count == 1
                 ? [lease.Session.RunChecked(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
-                : Split(lease.Session.RunChecked(_version.Version, Stack(live), live[0].Request.Outputs), live);
+                : Split(lease.Session.RunChecked(_version.Version, TensorStacking.Stack(live.Select(p => p.Request.Inputs).ToList()), live[0].Request.Outputs), live);
             var computeMs = _clock.GetElapsedTime(started).TotalMilliseconds;
             _batchMilliseconds = 0.8 * _batchMilliseconds + 0.2 * computeMs;
 
             var totalRows = Math.Max(1, live.Sum(p => Math.Max(1, p.Rows)));
-            _metrics.BatchRan(_version.Model, _version.Version, live.Sum(p => p.Rows), live.Count, computeMs);
+            _metrics.BatchRan(_version.Model, _version.Version, live.Sum(p => p.Rows), live.Sum(p => p.Requests), computeMs);
             for (var i = 0; i < live.Count; i++)
             {
                 var p = live[i];
                 var queueMs = _clock.GetElapsedTime(p.EnqueuedAt, started).TotalMilliseconds;
                 _metrics.QueueWaited(_version.Model, _version.Version, queueMs);
-                _usage.Record(p.Request.Caller, p.Rows, computeMs * Math.Max(1, p.Rows) / totalRows, queueMs);
+                _usage.Record(p.Request.Caller, p.Requests, p.Rows, computeMs * Math.Max(1, p.Rows) / totalRows, queueMs);
                 // Only the request whose batch loaded the session reports the cold start.
                 p.Done.TrySetResult(new PredictResponse(_version.Model, _version.Version, outputs[i], lease.ColdStart && i == 0, _silo));
             }
@@ -267,57 +265,17 @@ internal sealed class VersionBatcher
         }
     }
 
-    /// <summary>The requests' inputs stacked along the first dimension, in request order.</summary>
-    private static NamedTensor[] Stack(List<Pending> batch)
-    {
-        var first = batch[0].Request.Inputs;
-        var rows = batch.Sum(p => p.Rows);
-        return first.Select(input =>
-        {
-            var parts = batch.Select(p => Array.Find(p.Request.Inputs, i => i.Name == input.Name)!).ToList();
-            long[] shape = [rows, .. input.Shape.Skip(1)];
-            if (input.ElementType == TensorElementType.String)
-                return NamedTensor.FromStrings(input.Name, shape, parts.SelectMany(t => t.Strings!).ToArray());
-            var data = new byte[parts.Sum(t => t.Data.Length)];
-            var at = 0;
-            foreach (var part in parts)
-            {
-                part.Data.CopyTo(data, at);
-                at += part.Data.Length;
-            }
-            return new NamedTensor(input.Name, input.ElementType, shape, data);
-        }).ToArray();
-    }
-
     /// <summary>Each output cut back into the rows of each request.</summary>
-    private NamedTensor[][] Split(NamedTensor[] outputs, List<Pending> batch)
-    {
-        var rows = batch.Sum(p => p.Rows);
-        var result = batch.Select(_ => new NamedTensor[outputs.Length]).ToArray();
-        for (var o = 0; o < outputs.Length; o++)
-        {
-            var output = outputs[o];
-            if (output.Shape.Length == 0 || output.Shape[0] != rows)
-                throw new InferenceFailedException(_version.Model, _version.Version,
-                    $"output '{output.Name}' has shape {NamedTensor.ShapeText(output.Shape)}, not one row per input row, so it cannot be batched; set the model's MaxBatchSize to 1");
-            var perRow = output.ElementType == TensorElementType.String ? output.Strings!.Length / rows : output.Data.Length / rows;
-            var start = 0;
-            for (var r = 0; r < batch.Count; r++)
-            {
-                var n = batch[r].Rows;
-                long[] shape = [n, .. output.Shape.Skip(1)];
-                result[r][o] = output.ElementType == TensorElementType.String
-                    ? NamedTensor.FromStrings(output.Name, shape, output.Strings![(start * perRow)..((start + n) * perRow)])
-                    : new NamedTensor(output.Name, output.ElementType, shape, output.Data[(start * perRow)..((start + n) * perRow)]);
-                start += n;
-            }
-        }
-        return result;
-    }
+    private NamedTensor[][] Split(NamedTensor[] outputs, List<Pending> batch) =>
+        TensorStacking.Split(outputs, batch.Select(p => p.Rows).ToArray(), out var unsplittable)
+        ?? throw new InferenceFailedException(_version.Model, _version.Version,
+            $"output '{unsplittable!.Name}' has shape {NamedTensor.ShapeText(unsplittable.Shape)}, not one row per input row, so it cannot be batched; set the model's MaxBatchSize to 1");
 
-    private sealed class Pending(PredictRequest request, int rows, string key, long enqueuedAt)
+    private sealed class Pending(PredictRequest request, int rows, string key, long enqueuedAt, int requests)
     {
         public PredictRequest Request { get; } = request;
+        /// <summary>How many callers' requests this entry holds (more than one when a client stacked them).</summary>
+        public int Requests { get; } = requests;
         public int Rows { get; } = rows;
         public string Key { get; } = key;
         public long EnqueuedAt { get; } = enqueuedAt;

@@ -64,11 +64,11 @@ public sealed class MeshMetrics
         _usageQueue = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageQueue, "ms", "Queue time per caller");
     }
 
-    public void Predicted(string model, int version, string outcome, double milliseconds)
+    public void Predicted(string model, int version, string outcome, double milliseconds, int requests = 1)
     {
         var tags = new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version }, { MeshTelemetry.Tags.Outcome, outcome } };
-        _requests.Add(1, tags);
-        _duration.Record(milliseconds, tags);
+        _requests.Add(requests, tags);
+        for (var i = 0; i < requests; i++) _duration.Record(milliseconds, tags);
     }
 
     public void ColdStart(string model, int version, double milliseconds)
@@ -92,10 +92,10 @@ public sealed class MeshMetrics
     public void QueueWaited(string model, int version, double milliseconds) =>
         _queueDuration.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } });
 
-    public void Used(string caller, int rows, double computeMs, double queueMs)
+    public void Used(string caller, int requests, int rows, double computeMs, double queueMs)
     {
         var tags = new TagList { _silo, { MeshTelemetry.Tags.Caller, caller } };
-        _usageRequests.Add(1, tags);
+        _usageRequests.Add(requests, tags);
         _usageRows.Add(rows, tags);
         _usageCompute.Add(computeMs, tags);
         _usageQueue.Add(queueMs, tags);

@@ -37,6 +37,9 @@ public sealed class MeshMeterRecorder : IDisposable
     public double Sum(string instrument, string model) =>
         _measurements.Where(m => m.Instrument == instrument && m.Model == model).Sum(m => m.Value);
 
+    public double[] Values(string instrument, string model) =>
+        _measurements.Where(m => m.Instrument == instrument && m.Model == model).Select(m => m.Value).ToArray();
+
     public int Count(string instrument, string model) =>
         _measurements.Count(m => m.Instrument == instrument && m.Model == model);
 

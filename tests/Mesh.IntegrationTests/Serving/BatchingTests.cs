@@ -38,6 +38,56 @@ public class BatchingTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task A_stack_from_a_client_runs_in_pieces_of_the_max_batch_and_is_cut_back_per_request()
+    {
+        using var meter = new MeshMeterRecorder();
+        var model = TestModels.UniqueName("stacked");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 4));
+        int[] rows = [1, 2, 3, 1, 2];
+        var parts = rows.Select((n, i) => new[] { TestModels.MlpInput(n, seed: 50 + i) }).ToList();
+        var lane = fixture.Cluster.Client.GetGrain<Mesh.Abstractions.Grains.IInferenceGrain>(Mesh.Abstractions.Grains.InferenceLanes.Key(model, 0));
+
+        var outcome = await lane.PredictStackedAsync(new PredictRequest(model, TensorStacking.Stack(parts), Caller: "stack-" + model), rows);
+
+        Assert.Null(outcome.Each);
+        var output = outcome.Stacked!.Output(MlpModel.OutputName);
+        Assert.Equal([9, 10], output.Shape);
+        var expected = parts.SelectMany(p => RunAlone(p[0])).ToArray();
+        Assert.Equal(expected, output.ToArray<float>());
+        // Pieces cut between requests, none over MaxBatchSize: [1,2] [3,1] [2].
+        Assert.Equal([2.0, 3.0, 4.0], meter.Values(MeshTelemetry.Instruments.BatchSize, model).Order());
+        var usage = (await WaitForUsageAsync(fixture.Mesh, "stack-" + model, rows.Length)).Single(u => u.Caller == "stack-" + model);
+        Assert.Equal((rows.Length, rows.Sum()), ((int)usage.Requests, (int)usage.Rows));
+    }
+
+    [Fact]
+    public async Task A_stack_for_a_model_that_does_not_batch_is_answered_per_request()
+    {
+        var model = TestModels.UniqueName("unstacked");
+        await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
+        await fixture.Mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1));
+        int[] rows = [2, 1];
+        var parts = rows.Select((n, i) => new[] { TestModels.MlpInput(n, seed: 70 + i) }).ToList();
+        var lane = fixture.Cluster.Client.GetGrain<Mesh.Abstractions.Grains.IInferenceGrain>(Mesh.Abstractions.Grains.InferenceLanes.Key(model, 0));
+
+        var outcome = await lane.PredictStackedAsync(new PredictRequest(model, TensorStacking.Stack(parts)), rows);
+
+        Assert.Null(outcome.Stacked);
+        Assert.Equal(parts.Select(p => RunAlone(p[0])), outcome.Each!.Select(o => o.Response!.Output(MlpModel.OutputName).ToArray<float>()));
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => lane.PredictStackedAsync(new PredictRequest(model, TensorStacking.Stack(parts)), [2, 2]));
+        Assert.Equal("rows", e.Field);
+    }
+
+    private static float[] RunAlone(NamedTensor input)
+    {
+        using var session = new InferenceSession(TestModels.Mlp);
+        using var value = OrtValue.CreateTensorValueFromMemory(input.ToArray<float>(), input.Shape);
+        using var result = session.Run(new RunOptions(), [MlpModel.InputName], [value], [MlpModel.OutputName]);
+        return result[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    [Fact]
     public async Task A_bad_request_among_busy_good_ones_fails_alone()
     {
         var model = TestModels.UniqueName("mixed");
