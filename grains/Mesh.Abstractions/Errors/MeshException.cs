@@ -33,3 +33,25 @@ public sealed class OverloadedException(string model, int version, int queueLimi
 {
     [Id(0)] public TimeSpan RetryAfter { get; } = retryAfter;
 }
+
+/// <summary>
+/// An append to an event stream expected it at one version and found it at another: someone else wrote first.
+/// Nothing of the append was stored; read the stream again and decide anew.
+/// </summary>
+[GenerateSerializer]
+public sealed class EventStreamConflictException(string stream, long expectedVersion, long actualVersion)
+    : MeshException($"event stream '{stream}': expected version {expectedVersion}, but it is at {actualVersion}; nothing was appended")
+{
+    [Id(0)] public string Stream { get; } = stream;
+    [Id(1)] public long ExpectedVersion { get; } = expectedVersion;
+    [Id(2)] public long ActualVersion { get; } = actualVersion;
+}
+
+/// <summary>An event in the store cannot be read (unknown type, newer schema, or a payload that is not what its type says).</summary>
+[GenerateSerializer]
+public sealed class CorruptEventException(string stream, long version, string type, string reason)
+    : MeshException($"event stream '{stream}' version {version} (type '{type}') cannot be read: {reason}")
+{
+    [Id(0)] public string Stream { get; } = stream;
+    [Id(1)] public long Version { get; } = version;
+}

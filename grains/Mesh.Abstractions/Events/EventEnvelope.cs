@@ -1,0 +1,42 @@
+namespace Mesh.Abstractions.Events;
+
+/// <summary>
+/// One event as the store keeps it and consumers receive it. <see cref="Version"/> is its place in its stream
+/// (1, 2, ...); <see cref="Position"/> its place in the region's feed, which orders every stream's events as they
+/// were stored there (1, 2, ... with no gaps). <see cref="Type"/> and <see cref="SchemaVersion"/> say how to read
+/// <see cref="Data"/> (JSON); <see cref="Actor"/> is who caused it and <see cref="Region"/> where it happened first.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record EventEnvelope(
+    Guid Id,
+    string Stream,
+    long Version,
+    long Position,
+    string Type,
+    int SchemaVersion,
+    DateTimeOffset Timestamp,
+    string Actor,
+    string Region,
+    string Data);
+
+/// <summary>An event to append: everything but its stream version and feed position, which the store assigns.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EventData(
+    Guid Id,
+    string Type,
+    int SchemaVersion,
+    DateTimeOffset Timestamp,
+    string Actor,
+    string Region,
+    string Data);
+
+/// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>.</summary>
+public static class EventStreams
+{
+    public const string ModelPrefix = "model/";
+    public const string DevicePrefix = "device/";
+
+    public static string Model(string name) => ModelPrefix + name;
+
+    public static string Device(string id) => DevicePrefix + id;
+}

@@ -1,0 +1,219 @@
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Events;
+using Mesh.Grains.Configuration;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Grains.Events;
+
+/// <summary>
+/// The embedded event store: one SQLite file (WAL) in the silo's data folder. The feed position is the table's
+/// rowid; appends take the write lock first (BEGIN IMMEDIATE), so positions are handed out in commit order with no
+/// gaps, and a stream's version check and its inserts happen under the same lock.
+/// </summary>
+public sealed class SqliteEventStore : IEventStore
+{
+    private readonly string _connectionString;
+    private readonly string _directory;
+    private readonly Lazy<Task> _initialized;
+
+    public SqliteEventStore(IOptions<StorageOptions> options) : this(options.Value.FullDataDirectory) { }
+
+    public SqliteEventStore(string directory, string file = "events.db")
+    {
+        _directory = directory;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(directory, file),
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _initialized = new Lazy<Task>(InitializeAsync);
+    }
+
+    private async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        await using var connection = await OpenAsync(initialize: false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS events (
+                position  INTEGER PRIMARY KEY AUTOINCREMENT,
+                id        TEXT NOT NULL UNIQUE,
+                stream    TEXT NOT NULL,
+                version   INTEGER NOT NULL,
+                type      TEXT NOT NULL,
+                schema    INTEGER NOT NULL,
+                timestamp INTEGER NOT NULL,
+                actor     TEXT NOT NULL,
+                region    TEXT NOT NULL,
+                data      TEXT NOT NULL,
+                UNIQUE (stream, version)
+            );
+            CREATE TABLE IF NOT EXISTS checkpoints (reader TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS snapshots (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, schema INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+            """;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<SqliteConnection> OpenAsync(bool initialize = true)
+    {
+        if (initialize) await _initialized.Value;
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var pragma = connection.CreateCommand();
+        // FULL: an acknowledged event survives power loss; events are the system of record.
+        pragma.CommandText = "PRAGMA synchronous = FULL;";
+        await pragma.ExecuteNonQueryAsync();
+        return connection;
+    }
+
+    public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events, CancellationToken cancellation = default)
+    {
+        EventStoreRules.CheckAppend(stream, expectedVersion, events);
+        await using var connection = await OpenAsync();
+        await using var begin = connection.CreateCommand();
+        // IMMEDIATE takes the write lock now, so the version read below cannot go stale before the inserts.
+        begin.CommandText = "BEGIN IMMEDIATE;";
+        await begin.ExecuteNonQueryAsync(cancellation);
+        try
+        {
+            await using var head = connection.CreateCommand();
+            head.CommandText = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $stream;";
+            head.Parameters.AddWithValue("$stream", stream);
+            var actual = (long)(await head.ExecuteScalarAsync(cancellation))!;
+            if (actual != expectedVersion)
+                throw new EventStreamConflictException(stream, expectedVersion, actual);
+
+            var stored = new List<EventEnvelope>(events.Count);
+            await using var insert = connection.CreateCommand();
+            insert.CommandText = """
+                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data)
+                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data)
+                RETURNING position;
+                """;
+            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data" }
+                .Select(name => insert.Parameters.Add(name, SqliteType.Text)).ToArray();
+            var version = expectedVersion;
+            foreach (var e in events)
+            {
+                version++;
+                parameters[0].Value = e.Id.ToString("N");
+                parameters[1].Value = stream;
+                parameters[2].Value = version;
+                parameters[3].Value = e.Type;
+                parameters[4].Value = e.SchemaVersion;
+                parameters[5].Value = e.Timestamp.ToUnixTimeMilliseconds();
+                parameters[6].Value = e.Actor;
+                parameters[7].Value = e.Region;
+                parameters[8].Value = e.Data;
+                long position;
+                try
+                {
+                    position = (long)(await insert.ExecuteScalarAsync(cancellation))!;
+                }
+                catch (SqliteException ex) when (ex.SqliteErrorCode == 19 && ex.Message.Contains("events.id", StringComparison.Ordinal))
+                {
+                    throw new ArgumentException($"event stream '{stream}': event id {e.Id} is already stored; nothing was appended", nameof(events), ex);
+                }
+                stored.Add(new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
+                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data));
+            }
+            await using var commit = connection.CreateCommand();
+            commit.CommandText = "COMMIT;";
+            await commit.ExecuteNonQueryAsync(cancellation);
+            return stored;
+        }
+        catch
+        {
+            await using var rollback = connection.CreateCommand();
+            rollback.CommandText = "ROLLBACK;";
+            await rollback.ExecuteNonQueryAsync(CancellationToken.None);
+            throw;
+        }
+    }
+
+    public Task<IReadOnlyList<EventEnvelope>> ReadStreamAsync(string stream, long fromVersion = 1, int maxCount = int.MaxValue, CancellationToken cancellation = default)
+    {
+        EventStoreRules.CheckStream(stream);
+        return QueryAsync("WHERE stream = $key AND version >= $from ORDER BY version LIMIT $max", stream, fromVersion, maxCount, cancellation);
+    }
+
+    public Task<IReadOnlyList<EventEnvelope>> ReadFeedAsync(long fromPosition, int maxCount, CancellationToken cancellation = default) =>
+        QueryAsync("WHERE position >= $from ORDER BY position LIMIT $max", null, fromPosition, maxCount, cancellation);
+
+    private async Task<IReadOnlyList<EventEnvelope>> QueryAsync(string where, string? key, long from, int max, CancellationToken cancellation)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = $"SELECT id, stream, version, position, type, schema, timestamp, actor, region, data FROM events {where};";
+        if (key is not null) query.Parameters.AddWithValue("$key", key);
+        query.Parameters.AddWithValue("$from", from);
+        query.Parameters.AddWithValue("$max", max);
+        await using var reader = await query.ExecuteReaderAsync(cancellation);
+        var result = new List<EventEnvelope>();
+        while (await reader.ReadAsync(cancellation))
+        {
+            result.Add(new EventEnvelope(
+                Guid.ParseExact(reader.GetString(0), "N"), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3),
+                reader.GetString(4), reader.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
+                reader.GetString(7), reader.GetString(8), reader.GetString(9)));
+        }
+        return result;
+    }
+
+    public async Task<long> GetFeedHeadAsync(CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = "SELECT COALESCE(MAX(position), 0) FROM events;";
+        return (long)(await query.ExecuteScalarAsync(cancellation))!;
+    }
+
+    public async Task<long> GetCheckpointAsync(string reader, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = "SELECT position FROM checkpoints WHERE reader = $reader;";
+        query.Parameters.AddWithValue("$reader", reader);
+        return await query.ExecuteScalarAsync(cancellation) is long position ? position : 0;
+    }
+
+    public async Task SaveCheckpointAsync(string reader, long position, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var upsert = connection.CreateCommand();
+        upsert.CommandText = "INSERT INTO checkpoints (reader, position) VALUES ($reader, $position) ON CONFLICT (reader) DO UPDATE SET position = excluded.position;";
+        upsert.Parameters.AddWithValue("$reader", reader);
+        upsert.Parameters.AddWithValue("$position", position);
+        await upsert.ExecuteNonQueryAsync(cancellation);
+    }
+
+    public async Task<StreamSnapshot?> ReadSnapshotAsync(string stream, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = "SELECT version, schema, data FROM snapshots WHERE stream = $stream;";
+        query.Parameters.AddWithValue("$stream", stream);
+        await using var reader = await query.ExecuteReaderAsync(cancellation);
+        return await reader.ReadAsync(cancellation) ? new StreamSnapshot(stream, reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2)) : null;
+    }
+
+    public async Task SaveSnapshotAsync(StreamSnapshot snapshot, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var upsert = connection.CreateCommand();
+        upsert.CommandText = """
+            INSERT INTO snapshots (stream, version, schema, data) VALUES ($stream, $version, $schema, $data)
+            ON CONFLICT (stream) DO UPDATE SET version = excluded.version, schema = excluded.schema, data = excluded.data
+            WHERE excluded.version > snapshots.version;
+            """;
+        upsert.Parameters.AddWithValue("$stream", snapshot.Stream);
+        upsert.Parameters.AddWithValue("$version", snapshot.Version);
+        upsert.Parameters.AddWithValue("$schema", snapshot.SchemaVersion);
+        upsert.Parameters.AddWithValue("$data", snapshot.Data);
+        await upsert.ExecuteNonQueryAsync(cancellation);
+    }
+}
