@@ -59,7 +59,7 @@ public static class MeshCommands
         root.Subcommands.Add(DeployCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(ModelCommand());
-        root.Subcommands.Add(DefaultCommand());
+        foreach (var lifecycle in LifecycleCommands.Build(Run)) root.Subcommands.Add(lifecycle);
         root.Subcommands.Add(PredictCommand());
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());
@@ -68,15 +68,19 @@ public static class MeshCommands
         return root;
     }
 
-    private static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> command) =>
+    internal static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> command) =>
         MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)), command);
 
     private static Command DeployCommand()
     {
         var name = new Argument<string>("NAME") { Description = "Model name (A-Z, a-z, 0-9, '.', '_', '-')" };
         var file = new Argument<FileInfo>("FILE") { Description = "ONNX model file" };
-        var keepDefault = new Option<bool>("--no-default") { Description = "Register the version without making it the default" };
-        var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault };
+        var keepDefault = new Option<bool>("--no-default") { Description = "Register the version without giving it all traffic" };
+        var parent = new Option<int?>("--parent") { Description = "Lineage: the version this one was derived from" };
+        var trainingData = new Option<string?>("--training-data-hash") { Description = "Lineage: a hash of the data it was trained on" };
+        var optimization = new Option<string?>("--optimization") { Description = "Lineage: the optimization applied (e.g. int8-dynamic)" };
+        var notes = new Option<string?>("--notes") { Description = "Lineage: free notes" };
+        var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault, parent, trainingData, optimization, notes };
         command.SetAction((parse, _) =>
         {
             var path = parse.GetValue(file)!;
@@ -84,7 +88,8 @@ public static class MeshCommands
                 return Task.FromResult(MeshConnection.Fail(ExitCodes.Usage, $"FILE: no file at {path.FullName}"));
             return Run(parse, async mesh =>
             {
-                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault));
+                var lineage = new ModelLineage(parse.GetValue(parent), parse.GetValue(trainingData), parse.GetValue(optimization), parse.GetValue(notes));
+                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault), lineage);
                 Console.WriteLine($"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)");
                 PrintSignature(version.Signature);
                 return ExitCodes.Ok;
@@ -145,24 +150,11 @@ public static class MeshCommands
             var shown = parse.GetValue(version) is int v ? await mesh.GetVersionAsync(model.Name, v) : model.FindVersion(model.DefaultVersion)!;
             Console.WriteLine($"model {model.Name}, default version {model.DefaultVersion}");
             foreach (var each in model.Versions)
-                Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
+                Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}{(each.Retired ? " (retired)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
+            Console.WriteLine($"traffic: {LifecycleCommands.DescribeTraffic(model)}");
             Console.WriteLine($"policy: {Describe(model.ServingPolicy)}");
             Console.WriteLine($"signature of version {shown.Version}:");
             PrintSignature(shown.Signature);
-            return ExitCodes.Ok;
-        }));
-        return command;
-    }
-
-    private static Command DefaultCommand()
-    {
-        var name = new Argument<string>("NAME") { Description = "Model name" };
-        var version = new Argument<int>("VERSION") { Description = "Version that answers predicts naming no version" };
-        var command = new Command("default", "Set a model's default version") { name, version };
-        command.SetAction((parse, _) => Run(parse, async mesh =>
-        {
-            var model = await mesh.SetDefaultVersionAsync(parse.GetValue(name)!, parse.GetValue(version));
-            Console.WriteLine($"model {model.Name}: default version is now {model.DefaultVersion}");
             return ExitCodes.Ok;
         }));
         return command;

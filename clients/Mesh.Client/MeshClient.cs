@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
@@ -18,13 +19,16 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     private int _lane;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PredictCoalescer> _coalescers = new(StringComparer.Ordinal);
 
-    /// <summary>Registers an ONNX file as the next version of <paramref name="model"/>.</summary>
-    public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true) =>
-        Model(model).DeployAsync(onnx, makeDefault);
+    /// <summary>
+    /// Registers an ONNX file as the next version of <paramref name="model"/>; with <paramref name="makeDefault"/>
+    /// it takes all traffic. <paramref name="lineage"/> records where it came from.
+    /// </summary>
+    public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null) =>
+        Model(model).DeployAsync(onnx, makeDefault, lineage);
 
     /// <summary>Reads an ONNX file from disk and registers it as the next version of <paramref name="model"/>.</summary>
-    public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, CancellationToken cancellation = default) =>
-        await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault);
+    public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, ModelLineage? lineage = null, CancellationToken cancellation = default) =>
+        await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault, lineage);
 
     /// <summary>
     /// Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id. Concurrent predicts for one
@@ -60,8 +64,20 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     public Task<ModelVersionInfo> GetVersionAsync(string model, int version) =>
         Model(model).GetVersionAsync(version);
 
-    public Task<ModelInfo> SetDefaultVersionAsync(string model, int version) =>
-        Model(model).SetDefaultVersionAsync(version);
+    /// <summary>Gives <paramref name="version"/> all traffic: it answers every predict that names no version.</summary>
+    public Task<ModelInfo> PromoteAsync(string model, int version) => Model(model).PromoteAsync(version);
+
+    /// <summary>Splits traffic across versions by percent (a canary), e.g. (2, 10), (1, 90).</summary>
+    public Task<ModelInfo> SetTrafficAsync(string model, params TrafficWeight[] weights) => Model(model).SetTrafficAsync(weights);
+
+    /// <summary>Copies every predict to <paramref name="version"/> and compares its answer (null: stop).</summary>
+    public Task<ModelInfo> SetShadowAsync(string model, int? version) => Model(model).SetShadowAsync(version);
+
+    /// <summary>Gives all traffic back to the last version that had all of it.</summary>
+    public Task<ModelInfo> RollbackAsync(string model) => Model(model).RollbackAsync();
+
+    /// <summary>Retires a version: it refuses predicts from then on.</summary>
+    public Task<ModelInfo> RetireAsync(string model, int version) => Model(model).RetireAsync(version);
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
 
@@ -73,6 +89,8 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     private IModelGrain Model(string model)
     {
         ModelName.Validate(model);
+        // The events a management call causes name this client as their actor (unless the caller set one).
+        if (clientId is not null && MeshActor.Current == MeshActor.System) MeshActor.Set(clientId);
         return cluster.GetGrain<IModelGrain>(model);
     }
 }

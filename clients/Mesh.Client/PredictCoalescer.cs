@@ -154,6 +154,6 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
     private static string? StackKey(PredictRequest request) =>
         TensorStacking.StackKey(request.Inputs) is { } inputs
             ? string.Join('\u001f', request.Model, request.Version, request.Outputs is null ? "*" : string.Join(',', request.Outputs),
-                request.Deadline?.UtcTicks, (int)request.Priority, request.Caller, inputs)
+                request.Deadline?.UtcTicks, (int)request.Priority, request.Caller, request.RoutingKey, inputs)
             : null;
 }

@@ -59,3 +59,21 @@ public sealed class ModelArtifactUnavailableException(string model, int version,
     [Id(0)] public string Model { get; } = model;
     [Id(1)] public int Version { get; } = version;
 }
+
+/// <summary>The version was retired: it serves no predicts and takes no traffic.</summary>
+[GenerateSerializer]
+public sealed class ModelVersionRetiredException(string model, int version)
+    : MeshInvalidArgumentException($"model '{model}' version {version} is retired and serves no predicts; name another version or none")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public int Version { get; } = version;
+}
+
+/// <summary>A lifecycle change (traffic split, shadow, promote, rollback, retire) that breaks its rule; nothing was changed.</summary>
+[GenerateSerializer]
+public sealed class InvalidLifecycleChangeException(string model, string change, string rule)
+    : MeshInvalidArgumentException($"model '{model}' {change}: {rule}; nothing was changed")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public string Change { get; } = change;
+}

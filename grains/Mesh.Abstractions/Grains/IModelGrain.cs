@@ -12,9 +12,10 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>
     /// Registers an ONNX file as the model's next version and returns it. The bytes are checked by loading
     /// them in ONNX Runtime before anything is stored; the same bytes deployed again return the version that
-    /// already holds them. With <paramref name="makeDefault"/> the new version answers predicts that name no version.
+    /// already holds them. With <paramref name="makeDefault"/> the new version takes all traffic.
+    /// <paramref name="lineage"/> records where it came from.
     /// </summary>
-    Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true);
+    Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null);
 
     /// <summary>The model and its versions; throws ModelNotFoundException if nothing was deployed under this name.</summary>
     Task<ModelInfo> GetAsync();
@@ -22,8 +23,20 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>One version; throws ModelVersionNotFoundException if it does not exist.</summary>
     Task<ModelVersionInfo> GetVersionAsync(int version);
 
-    /// <summary>Makes <paramref name="version"/> the one that answers predicts naming no version.</summary>
-    Task<ModelInfo> SetDefaultVersionAsync(int version);
+    /// <summary>Gives <paramref name="version"/> all traffic: it answers every predict that names no version.</summary>
+    Task<ModelInfo> PromoteAsync(int version);
+
+    /// <summary>Splits the predicts that name no version across versions by percent (a canary); the weights sum to 100.</summary>
+    Task<ModelInfo> SetTrafficAsync(TrafficWeight[] weights);
+
+    /// <summary>Sends a copy of every predict to <paramref name="version"/> (answer compared, then dropped); null stops it.</summary>
+    Task<ModelInfo> SetShadowAsync(int? version);
+
+    /// <summary>Gives all traffic back to the last version that had all of it (ends a canary, or undoes a promote).</summary>
+    Task<ModelInfo> RollbackAsync();
+
+    /// <summary>Retires a version: it refuses predicts from then on. Not the version that takes all traffic, nor one in a split.</summary>
+    Task<ModelInfo> RetireAsync(int version);
 
     /// <summary>Sets how the model is served (batching, queue, warm sessions, idle time); validated first.</summary>
     Task<ModelInfo> SetPolicyAsync(ServingPolicy policy);

@@ -5,7 +5,8 @@ namespace Mesh.Abstractions.Inference;
 /// <summary>
 /// A predict: a model, optionally a version (the model's default otherwise), named input tensors,
 /// optionally which outputs to return (all tensor outputs otherwise), optionally a deadline after which the
-/// mesh drops it unrun (<c>DeadlineExceededException</c>), a priority, and the caller it is metered to.
+/// mesh drops it unrun (<c>DeadlineExceededException</c>), a priority, the caller it is metered to, and a routing
+/// key: while a model's traffic is split across versions (canary), predicts with the same key go to the same version.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PredictRequest(
@@ -15,7 +16,8 @@ public sealed record PredictRequest(
     string[]? Outputs = null,
     DateTimeOffset? Deadline = null,
     PredictPriority Priority = PredictPriority.Normal,
-    string? Caller = null);
+    string? Caller = null,
+    string? RoutingKey = null);
 
 /// <summary>High-priority requests leave the queue before normal ones.</summary>
 public enum PredictPriority

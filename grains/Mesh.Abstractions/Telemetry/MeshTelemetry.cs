@@ -31,6 +31,7 @@ public static class MeshTelemetry
         public const string UsageRows = "mesh.usage.rows";
         public const string UsageCompute = "mesh.usage.compute";
         public const string UsageQueue = "mesh.usage.queue";
+        public const string ShadowComparisons = "mesh.shadow.comparisons";
     }
 
     public static class Tags
@@ -42,5 +43,6 @@ public static class MeshTelemetry
         public const string Silo = "mesh.silo";
         public const string Caller = "mesh.caller";
         public const string ErrorType = "error.type";
+        public const string ShadowVersion = "mesh.shadow.version";
     }
 }

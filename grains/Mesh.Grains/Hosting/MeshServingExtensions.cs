@@ -1,4 +1,5 @@
 using Mesh.Grains.Configuration;
+using Mesh.Grains.Events;
 using Mesh.Grains.Inference;
 using Mesh.Grains.Storage;
 using Mesh.Grains.Telemetry;
@@ -29,6 +30,7 @@ public static class MeshServingExtensions
         services.AddSingleton<MeshMetrics>();
 
         services.AddSingleton<IArtifactStore, FileArtifactStore>();
+        services.TryAddSingleton<IEventStore, SqliteEventStore>();
         services.AddGrainStorage(SqliteGrainStorage.ProviderName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
 
         services.AddSingleton<ModelVersionDirectory>();

@@ -26,11 +26,12 @@ public sealed class LocalInference(ModelVersionDirectory directory, InferenceSch
         var version = request.Version ?? 0;
         try
         {
-            var (info, policy) = await ResolveAsync(request);
-            version = info.Version;
+            var route = await ResolveAsync(request);
+            version = route.Version.Version;
             activity?.SetTag(MeshTelemetry.Tags.Version, version);
-            var response = await scheduler.PredictAsync(info, policy, request, allowInline: !partOfGroup);
+            var response = await scheduler.PredictAsync(route.Version, route.Policy, request, allowInline: !partOfGroup);
             activity?.SetTag(MeshTelemetry.Tags.ColdStart, response.ColdStart);
+            if (route.Shadow is { } shadow) _ = ShadowAsync(shadow, route.Policy, request, response);
             metrics.Predicted(request.Model, version, "success", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return response;
         }
@@ -66,10 +67,12 @@ public sealed class LocalInference(ModelVersionDirectory directory, InferenceSch
         var version = stacked.Version ?? 0;
         try
         {
-            var (info, policy) = await ResolveAsync(stacked);
+            var route = await ResolveAsync(stacked);
+            var (info, policy) = (route.Version, route.Policy);
             version = info.Version;
             activity?.SetTag(MeshTelemetry.Tags.Version, version);
-            if (!info.Signature.IsBatchable || !policy.Batches)
+            // A split routes each request on its own, and a shadow compares each request's answer: serve them alone.
+            if (!info.Signature.IsBatchable || !policy.Batches || route.BySplit || route.Shadow is not null)
                 return new StackedOutcome(null, await PredictManyAsync(Unstack(stacked, rows)));
 
             var pieces = Pieces(rows, policy.MaxBatchSize);
@@ -113,14 +116,38 @@ public sealed class LocalInference(ModelVersionDirectory directory, InferenceSch
         }
     }
 
-    private async Task<(ModelVersionInfo, ServingPolicy)> ResolveAsync(PredictRequest request)
+    private async Task<Route> ResolveAsync(PredictRequest request)
     {
         ModelName.Validate(request.Model);
-        var resolved = await directory.ResolveAsync(request.Model, request.Version);
+        var resolved = await directory.ResolveAsync(request.Model, request.Version, request.RoutingKey);
         if (request.Deadline is DateTimeOffset deadline && DateTimeOffset.UtcNow > deadline)
             throw new DeadlineExceededException(request.Model, "before the version was resolved");
         return resolved;
     }
+
+    /// <summary>
+    /// Runs a copy of a served predict on the shadow version, off the caller's path, and counts whether the two
+    /// answers agree. The copy is metered to the mesh, not the caller, and a shadow that is busy or fails costs
+    /// the caller nothing.
+    /// </summary>
+    private async Task ShadowAsync(ModelVersionInfo shadow, ServingPolicy policy, PredictRequest request, PredictResponse primary)
+    {
+        string outcome;
+        try
+        {
+            var copy = request with { Version = shadow.Version, Caller = ShadowCaller, Priority = PredictPriority.Normal, Deadline = null };
+            var answer = await scheduler.PredictAsync(shadow, policy, copy, allowInline: false);
+            outcome = OutputComparison.Agree(primary.Outputs, answer.Outputs) ? "agree" : "disagree";
+        }
+        catch (Exception)
+        {
+            outcome = "error";
+        }
+        metrics.ShadowCompared(request.Model, primary.Version, shadow.Version, outcome);
+    }
+
+    /// <summary>The caller shadow copies are metered to.</summary>
+    public const string ShadowCaller = "mesh-shadow";
 
     private static void Failed(Activity? activity, Exception e)
     {

@@ -13,15 +13,24 @@ namespace Mesh.Grains.Inference;
 /// once a TTL per model per silo, not once a predict, and a changed default or policy reaches every silo within
 /// that time.
 /// </summary>
+/// <summary>
+/// A resolved predict: the version that serves it, the model's policy, the version that gets a shadow copy (or
+/// null), and whether the version was picked by a traffic split (so requests stacked together may not share it).
+/// </summary>
+public sealed record Route(ModelVersionInfo Version, ServingPolicy Policy, ModelVersionInfo? Shadow, bool BySplit);
+
 public sealed class ModelVersionDirectory(IGrainFactory grains, IOptions<InferenceOptions> options, TimeProvider clock)
 {
     private readonly ConcurrentDictionary<string, (ModelInfo Info, long Expires)> _models = new(StringComparer.Ordinal);
 
-    /// <summary>The version a predict names (or the default) and the model's policy.</summary>
-    public async ValueTask<(ModelVersionInfo Version, ServingPolicy Policy)> ResolveAsync(string model, int? version)
+    /// <summary>
+    /// Where a predict goes: the version it names, or else the version the model's traffic split picks (by
+    /// <paramref name="routingKey"/> when given); with the model's policy and its shadow version, if any.
+    /// </summary>
+    public async ValueTask<Route> ResolveAsync(string model, int? version, string? routingKey = null)
     {
         var (info, fresh) = await GetAsync(model, forceRefresh: false);
-        var number = version ?? info.DefaultVersion;
+        var number = version ?? info.RouteVersion(routingKey);
         var chosen = info.FindVersion(number);
         if (chosen is null && !fresh)
         {
@@ -29,9 +38,12 @@ public sealed class ModelVersionDirectory(IGrainFactory grains, IOptions<Inferen
             (info, _) = await GetAsync(model, forceRefresh: true);
             chosen = info.FindVersion(number);
         }
-        return chosen is not null
-            ? (chosen, info.ServingPolicy)
-            : throw new ModelVersionNotFoundException(model, number, info.Versions.Select(v => v.Version).ToArray());
+        if (chosen is null)
+            throw new ModelVersionNotFoundException(model, number, info.Versions.Select(v => v.Version).ToArray());
+        if (chosen.Retired)
+            throw new ModelVersionRetiredException(model, number);
+        var shadow = info.ShadowVersion is int s && s != chosen.Version ? info.FindVersion(s) : null;
+        return new Route(chosen, info.ServingPolicy, shadow, version is null && info.IsSplit);
     }
 
     private async ValueTask<(ModelInfo Info, bool Fresh)> GetAsync(string model, bool forceRefresh)

@@ -1,101 +1,239 @@
 using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Configuration;
+using Mesh.Grains.Events;
 using Mesh.Grains.Storage;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Mesh.Grains.Models;
 
+/// <summary>
+/// A model's lifecycle, event-sourced: every change is checked against the current state, appended to the stream
+/// <c>model/NAME</c> with the version it was checked against (so a second activation that wrote meanwhile makes
+/// this one's append fail rather than be overwritten), then folded into the state. Activation reads the latest
+/// snapshot and replays only the events after it.
+/// </summary>
 public sealed class ModelGrain(
-    [PersistentState("model", SqliteGrainStorage.ProviderName)] IPersistentState<ModelState> state,
+    IEventStore store,
     IArtifactStore artifacts,
     IOptions<InferenceOptions> inference,
+    IOptions<ClusterOptions> cluster,
     TimeProvider clock,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
-    private string Name => this.GetPrimaryKeyString();
+    /// <summary>A snapshot is saved each time the stream passes another multiple of this many events.</summary>
+    public const int SnapshotEvery = 50;
+    private const int SnapshotSchema = 1;
 
-    public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true)
+    private ModelState _state = new();
+    private long _version;
+
+    private string Name => this.GetPrimaryKeyString();
+    private string Stream => EventStreams.Model(Name);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await LoadAsync(cancellationToken);
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    private async Task LoadAsync(CancellationToken cancellation = default)
+    {
+        var state = new ModelState();
+        long version = 0;
+        if (await store.ReadSnapshotAsync(Stream, cancellation) is { SchemaVersion: SnapshotSchema } snapshot
+            && EventCodec.Deserialize<ModelState>(snapshot.Data) is { } folded)
+        {
+            (state, version) = (folded, snapshot.Version);
+        }
+        foreach (var envelope in await store.ReadStreamAsync(Stream, version + 1, cancellation: cancellation))
+        {
+            state.Apply((ModelEvent)EventCodec.Decode(envelope), Name);
+            version = envelope.Version;
+        }
+        (_state, _version) = (state, version);
+    }
+
+    private async Task RaiseAsync(params ModelEvent[] events)
+    {
+        var now = clock.GetUtcNow();
+        var data = events.Select(e => EventCodec.Encode(e, MeshActor.Current, cluster.Value.ClusterId, now)).ToList();
+        try
+        {
+            await store.AppendAsync(Stream, _version, data);
+        }
+        catch (EventStreamConflictException)
+        {
+            // Another activation (a brief duplicate across silos) wrote first: take its events; the caller may retry.
+            await LoadAsync();
+            throw;
+        }
+        var before = _version;
+        foreach (var e in events) _state.Apply(e, Name);
+        _version += events.Length;
+        if (_version / SnapshotEvery > before / SnapshotEvery)
+        {
+            try
+            {
+                await store.SaveSnapshotAsync(new StreamSnapshot(Stream, _version, SnapshotSchema, EventCodec.Serialize(_state)));
+            }
+            catch (Exception e)
+            {
+                // The events are stored; a missing snapshot only makes the next activation replay more.
+                logger.LogWarning(e, "Snapshot of {Stream} at version {Version} was not saved", Stream, _version);
+            }
+        }
+    }
+
+    public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null)
     {
         ModelName.Validate(Name);
         if (onnx is null || onnx.Length == 0)
             throw new InvalidModelException(Name, "the file is empty");
+        lineage ??= ModelLineage.None;
+        if (lineage.ParentVersion is int parent && Find(parent, requireModel: false) is null)
+            throw new InvalidLifecycleChangeException(Name, "deploy", $"the lineage names parent version {parent}, which does not exist");
 
         // Load before storing anything: a file ONNX Runtime rejects leaves no artifact and no version behind.
         var signature = ModelSignatureReader.Read(Name, onnx, inference.Value.Session);
         var sha256 = ArtifactHash.Of(onnx);
 
-        var existing = state.State.Versions.Find(v => v.ArtifactSha256 == sha256);
+        var existing = _state.Versions.Find(v => v.ArtifactSha256 == sha256);
         if (existing is not null)
         {
-            if (makeDefault && state.State.DefaultVersion != existing.Version)
-            {
-                state.State.DefaultVersion = existing.Version;
-                await state.WriteStateAsync();
-            }
+            if (makeDefault && _state.DefaultVersion != existing.Version)
+                await PromoteAsync(existing.Version);
             return existing;
         }
 
         await artifacts.PutAsync(sha256, onnx);
-        var isFirst = state.State.Versions.Count == 0;
-        var version = new ModelVersionInfo(
-            Name,
-            isFirst ? 1 : state.State.Versions.Max(v => v.Version) + 1,
-            sha256,
-            onnx.LongLength,
-            signature,
-            clock.GetUtcNow());
-        state.State.Versions.Add(version);
-        if (makeDefault || isFirst)
-            state.State.DefaultVersion = version.Version;
-        await state.WriteStateAsync();
+        var isFirst = _state.Versions.Count == 0;
+        var number = isFirst ? 1 : _state.Versions.Max(v => v.Version) + 1;
+        await RaiseAsync(new ModelVersionRegistered(number, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault));
         if (isFirst)
             await GrainFactory.GetGrain<IModelCatalogGrain>(0).AddAsync(Name);
 
-        logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, version.Version, onnx.Length, sha256);
-        return version;
+        logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
+        return Find(number)!;
     }
 
-    public Task<ModelInfo> GetAsync() => Task.FromResult(Snapshot());
+    public Task<ModelInfo> GetAsync() => Task.FromResult(Info());
 
-    public Task<ModelVersionInfo> GetVersionAsync(int version) => Task.FromResult(Find(version));
+    public Task<ModelVersionInfo> GetVersionAsync(int version) => Task.FromResult(Find(version)!);
 
-    public async Task<ModelInfo> SetDefaultVersionAsync(int version)
+    public async Task<ModelInfo> PromoteAsync(int version)
     {
-        Find(version);
-        if (state.State.DefaultVersion != version)
+        Serving(version, "promote");
+        if (_state.DefaultVersion != version || _state.Traffic is not null)
+            await RaiseAsync(new ModelVersionPromoted(version));
+        return Info();
+    }
+
+    public async Task<ModelInfo> SetTrafficAsync(TrafficWeight[] weights)
+    {
+        Info();
+        const string change = "traffic split";
+        if (weights is null || weights.Length == 0)
+            throw new InvalidLifecycleChangeException(Name, change, "name at least one version and its percent");
+        foreach (var w in weights)
         {
-            state.State.DefaultVersion = version;
-            await state.WriteStateAsync();
+            Serving(w.Version, change);
+            if (w.Percent is < 1 or > 100)
+                throw new InvalidLifecycleChangeException(Name, change, $"version {w.Version} has {w.Percent}%, but each weight must be 1 to 100");
         }
-        return Snapshot();
+        if (weights.Select(w => w.Version).Distinct().Count() != weights.Length)
+            throw new InvalidLifecycleChangeException(Name, change, "a version is named twice");
+        var sum = weights.Sum(w => w.Percent);
+        if (sum != 100)
+            throw new InvalidLifecycleChangeException(Name, change, $"the weights sum to {sum}, not 100");
+        await RaiseAsync(new ModelTrafficSplitSet(weights.OrderBy(w => w.Version).ToArray()));
+        return Info();
+    }
+
+    public async Task<ModelInfo> SetShadowAsync(int? version)
+    {
+        Info();
+        if (version is int v)
+        {
+            Serving(v, "shadow");
+            if (_state.Traffic is null && _state.DefaultVersion == v)
+                throw new InvalidLifecycleChangeException(Name, "shadow", $"version {v} already takes all traffic; a shadow must be another version");
+        }
+        if (_state.ShadowVersion != version)
+            await RaiseAsync(new ModelShadowSet(version));
+        return Info();
+    }
+
+    public async Task<ModelInfo> RollbackAsync()
+    {
+        Info();
+        int from, to;
+        if (_state.Traffic is { } split)
+        {
+            // A canary is running: all traffic goes back to the version that had all of it before the split.
+            from = split.Where(w => w.Version != _state.DefaultVersion).MaxBy(w => w.Percent)!.Version;
+            to = _state.DefaultVersion;
+        }
+        else
+        {
+            var history = _state.FullTrafficHistory;
+            var previous = history.Take(history.Count - 1).Reverse().Cast<int?>().FirstOrDefault(v => Find(v!.Value) is { Retired: false });
+            if (previous is null)
+                throw new InvalidLifecycleChangeException(Name, "rollback", $"no version had all traffic before version {_state.DefaultVersion}");
+            (from, to) = (_state.DefaultVersion, previous.Value);
+        }
+        await RaiseAsync(new ModelRolledBack(from, to));
+        return Info();
+    }
+
+    public async Task<ModelInfo> RetireAsync(int version)
+    {
+        const string change = "retire";
+        var found = Find(version)!;
+        if (found.Retired) return Info();
+        if (_state.Traffic is { } split && split.Any(w => w.Version == version))
+            throw new InvalidLifecycleChangeException(Name, change, $"version {version} is in the traffic split; set a split without it first");
+        if (_state.Traffic is null && _state.DefaultVersion == version)
+            throw new InvalidLifecycleChangeException(Name, change, $"version {version} takes all traffic; promote another version first");
+        await RaiseAsync(new ModelVersionRetired(version));
+        return Info();
     }
 
     public async Task<ModelInfo> SetPolicyAsync(ServingPolicy policy)
     {
-        Snapshot();
+        Info();
         policy.Validate(Name);
-        state.State.Policy = policy;
-        await state.WriteStateAsync();
-        return Snapshot();
+        await RaiseAsync(new ModelPolicyChanged(policy));
+        return Info();
     }
 
-    private ModelInfo Snapshot()
+    private ModelInfo Info()
     {
-        if (state.State.Versions.Count == 0)
+        if (_state.Versions.Count == 0)
             throw new ModelNotFoundException(Name);
-        return new ModelInfo(Name, state.State.DefaultVersion, state.State.Versions.ToArray(), state.State.Policy);
+        return _state.ToInfo(Name);
     }
 
-    private ModelVersionInfo Find(int version)
+    private ModelVersionInfo? Find(int version, bool requireModel = true)
     {
-        if (state.State.Versions.Count == 0)
-            throw new ModelNotFoundException(Name);
-        return state.State.Versions.Find(v => v.Version == version)
-            ?? throw new ModelVersionNotFoundException(Name, version, state.State.Versions.Select(v => v.Version).ToArray());
+        if (_state.Versions.Count == 0)
+            return requireModel ? throw new ModelNotFoundException(Name) : null;
+        var found = _state.Versions.Find(v => v.Version == version);
+        return found is not null || !requireModel
+            ? found
+            : throw new ModelVersionNotFoundException(Name, version, _state.Versions.Select(v => v.Version).ToArray());
+    }
+
+    // A version a change may send traffic to: it exists and is not retired.
+    private void Serving(int version, string change)
+    {
+        if (Find(version)!.Retired)
+            throw new InvalidLifecycleChangeException(Name, change, $"version {version} is retired");
     }
 }
 

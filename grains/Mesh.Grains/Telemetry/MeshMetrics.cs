@@ -42,6 +42,7 @@ public sealed class MeshMetrics
     private readonly Counter<long> _usageRows;
     private readonly Counter<double> _usageCompute;
     private readonly Counter<double> _usageQueue;
+    private readonly Counter<long> _shadowComparisons;
     private readonly KeyValuePair<string, object?> _silo;
 
     public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo)
@@ -62,7 +63,16 @@ public sealed class MeshMetrics
         _usageRows = meter.CreateCounter<long>(MeshTelemetry.Instruments.UsageRows, "{row}", "Served rows per caller");
         _usageCompute = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageCompute, "ms", "Compute time per caller (a batch's time shared by rows)");
         _usageQueue = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageQueue, "ms", "Queue time per caller");
+        _shadowComparisons = meter.CreateCounter<long>(MeshTelemetry.Instruments.ShadowComparisons, "{request}",
+            "Predicts copied to a model's shadow version, by outcome: agree, disagree or error");
     }
+
+    public void ShadowCompared(string model, int version, int shadowVersion, string outcome) =>
+        _shadowComparisons.Add(1, new TagList
+        {
+            _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version },
+            { MeshTelemetry.Tags.ShadowVersion, shadowVersion }, { MeshTelemetry.Tags.Outcome, outcome },
+        });
 
     public void Predicted(string model, int version, string outcome, double milliseconds, int requests = 1)
     {

@@ -18,6 +18,8 @@ public static class GatewayErrors
         OverloadedException => (StatusCodes.Status429TooManyRequests, StatusCode.ResourceExhausted),
         ModelArtifactUnavailableException => (StatusCodes.Status503ServiceUnavailable, StatusCode.Unavailable),
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
+        EventStreamConflictException => (StatusCodes.Status409Conflict, StatusCode.Aborted),
+        CorruptEventException => (StatusCodes.Status500InternalServerError, StatusCode.DataLoss),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),
     };

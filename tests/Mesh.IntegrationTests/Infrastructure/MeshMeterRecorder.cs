@@ -11,7 +11,7 @@ namespace Mesh.IntegrationTests.Infrastructure;
 public sealed class MeshMeterRecorder : IDisposable
 {
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentQueue<(string Instrument, string? Model, double Value)> _measurements = new();
+    private readonly ConcurrentQueue<(string Instrument, string? Model, double Value, KeyValuePair<string, object?>[] Tags)> _measurements = new();
 
     public MeshMeterRecorder()
     {
@@ -31,11 +31,15 @@ public sealed class MeshMeterRecorder : IDisposable
         {
             if (tag.Key == MeshTelemetry.Tags.Model) model = tag.Value as string;
         }
-        _measurements.Enqueue((instrument.Name, model, value));
+        _measurements.Enqueue((instrument.Name, model, value, tags.ToArray()));
     }
 
     public double Sum(string instrument, string model) =>
         _measurements.Where(m => m.Instrument == instrument && m.Model == model).Sum(m => m.Value);
+
+    /// <summary>The sum of the measurements that also carry the tag <paramref name="tag"/>.</summary>
+    public double Sum(string instrument, string model, (string Key, string Value) tag) =>
+        _measurements.Where(m => m.Instrument == instrument && m.Model == model && m.Tags.Any(t => t.Key == tag.Key && Equals(t.Value, tag.Value))).Sum(m => m.Value);
 
     public double[] Values(string instrument, string model) =>
         _measurements.Where(m => m.Instrument == instrument && m.Model == model).Select(m => m.Value).ToArray();

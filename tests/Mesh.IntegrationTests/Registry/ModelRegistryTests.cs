@@ -77,7 +77,7 @@ public class ModelRegistryTests(TwoSiloCluster fixture)
         var input = TestModels.MlpInput(1);
         Assert.Equal(1, (await fixture.Mesh.PredictAsync(model, input)).Version);
 
-        var info = await fixture.Mesh.SetDefaultVersionAsync(model, 2);
+        var info = await fixture.Mesh.PromoteAsync(model, 2);
         Assert.Equal(2, info.DefaultVersion);
 
         // Every silo's routing table takes the new default within its cache time (1 s by default).
@@ -99,7 +99,7 @@ public class ModelRegistryTests(TwoSiloCluster fixture)
         var model = TestModels.UniqueName("known");
         await fixture.Mesh.DeployAsync(model, TestModels.Mlp);
         await Assert.ThrowsAsync<ModelVersionNotFoundException>(() => fixture.Mesh.GetVersionAsync(model, 5));
-        await Assert.ThrowsAsync<ModelVersionNotFoundException>(() => fixture.Mesh.SetDefaultVersionAsync(model, 5));
+        await Assert.ThrowsAsync<ModelVersionNotFoundException>(() => fixture.Mesh.PromoteAsync(model, 5));
     }
 
     [Fact]
