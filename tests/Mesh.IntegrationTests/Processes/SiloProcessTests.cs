@@ -164,6 +164,57 @@ public class SiloProcessTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_killed_silo_restarts_with_versions_traffic_split_policy_and_lineage_from_its_events()
+    {
+        Directory.CreateDirectory(_data);
+        var v2 = Path.Combine(_data, "v2.onnx");
+        await File.WriteAllBytesAsync(v2, MlpModel.Build(new MlpModel.Options(Seed: 2)));
+        string before;
+        await using (var silo = StartSilo())
+        {
+            await silo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+            Assert.Equal(0, (await Mesh("deploy", "life", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+            var deploy = await Mesh("deploy", "life", v2, "--no-default", "--parent", "1", "--optimization", "none", "--notes", "seed 2");
+            Assert.True(deploy.ExitCode == 0, deploy.Stderr);
+            var traffic = await Mesh("traffic", "life", "v2=10", "v1=90");
+            Assert.True(traffic.ExitCode == 0, traffic.Stderr);
+            Assert.Contains("model life: traffic v1=90% v2=10%", traffic.Stdout);
+            Assert.Equal(0, (await Mesh("policy", "life", "--max-batch", "8")).ExitCode);
+            var bad = await Mesh("traffic", "life", "v2=10", "v1=80");
+            Assert.Equal(1, bad.ExitCode);
+            Assert.Equal("error: model 'life' traffic split: the weights sum to 90, not 100; nothing was changed", bad.Stderr.Trim());
+            before = (await Mesh("model", "life")).Stdout;
+            Assert.Contains("traffic: v1=90% v2=10%", before);
+            // Killed, not stopped: nothing gets a chance to flush.
+        }
+
+        await using (var restarted = StartSilo())
+        {
+            await restarted.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+            var model = await Mesh("model", "life");
+            Assert.True(model.ExitCode == 0, model.Stderr);
+            Assert.Equal(before, model.Stdout);
+            Assert.Contains("policy: max batch 8", model.Stdout);
+            var lineage = await Mesh("lineage", "life");
+            Assert.Matches(@"\s+2\s+1\s+[0-9a-f]{16}\s+none\s+-\s+10%\s+seed 2", lineage.Stdout);
+            // Predicts route by the split that came back: both versions answer (90/10 over 200 requests).
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_httpPort}") };
+            var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+            var served = new HashSet<string>();
+            for (var i = 0; i < 200 && served.Count < 2; i++)
+            {
+                using var answer = await http.PostAsync("v2/models/life/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+                served.Add(JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("model_version").GetString()!);
+            }
+            Assert.Equal(["1", "2"], served.Order());
+            var rollback = await Mesh("rollback", "life");
+            Assert.Contains("model life: rolled back; version 1 takes all traffic", rollback.Stdout);
+            Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
     [Theory]
     [InlineData("Mesh__Silo__GatewayPort", "0", "Mesh:Silo:GatewayPort must be a port from 1 to 65535 (was 0)")]
     [InlineData("Mesh__Inference__IdleTimeout", "00:00:00", "Mesh:Inference:IdleTimeout must be positive")]
