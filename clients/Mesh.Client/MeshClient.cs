@@ -52,11 +52,8 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     public Task<PredictResponse> PredictAsync(string model, params NamedTensor[] inputs) =>
         PredictAsync(new PredictRequest(model, inputs));
 
-    public async Task<ModelInfo[]> ListModelsAsync()
-    {
-        var names = await cluster.GetGrain<IModelCatalogGrain>(0).ListAsync();
-        return await Task.WhenAll(names.Select(GetModelAsync));
-    }
+    /// <summary>Every deployed model, from the catalog read model (caught up with the feed before it answers).</summary>
+    public Task<ModelInfo[]> ListModelsAsync() => cluster.GetGrain<ICatalogProjectionGrain>(EventFeed.Key).ListAsync();
 
     public Task<ModelInfo> GetModelAsync(string model) => Model(model).GetAsync();
 
@@ -81,8 +78,58 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
 
-    /// <summary>Usage per caller across the mesh, as of the silos' last flush (about a second ago).</summary>
-    public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageLedgerGrain>(0).ListAsync();
+    /// <summary>Usage per caller across the region, as of the silos' last flush (about a second ago).</summary>
+    public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key).ListAsync();
+
+    /// <summary>The newest changes to models and devices: who, what, when, where.</summary>
+    public Task<AuditEntry[]> GetAuditAsync(string? model = null, string? actor = null, int limit = 100) =>
+        cluster.GetGrain<IAuditProjectionGrain>(EventFeed.Key).QueryAsync(model, actor, limit);
+
+    /// <summary>Drops a read model ("catalog", "audit" or "usage") and folds it again from the event store.</summary>
+    public Task<long> RebuildProjectionAsync(string name) => Projection(name).RebuildAsync();
+
+    /// <summary>A read model as JSON (to compare a rebuilt one with what it was).</summary>
+    public Task<string> ExportProjectionAsync(string name) => Projection(name).ExportAsync();
+
+    private IProjectionGrain Projection(string name) => name switch
+    {
+        "catalog" => cluster.GetGrain<ICatalogProjectionGrain>(EventFeed.Key),
+        "audit" => cluster.GetGrain<IAuditProjectionGrain>(EventFeed.Key),
+        "usage" => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key),
+        _ => throw new ArgumentException($"projection '{name}' does not exist (catalog, audit, usage)", nameof(name)),
+    };
+
+    /// <summary>The position of the newest event in the region's feed (0 when none).</summary>
+    public Task<long> GetEventHeadAsync() => cluster.GetGrain<IEventFeedGrain>(0).GetHeadAsync();
+
+    /// <summary>
+    /// The region's events in feed order: from <paramref name="fromPosition"/> (1: the beginning; a saved
+    /// position + 1 to resume; null: only events stored from now on), only streams starting with
+    /// <paramref name="streamPrefix"/> when given (e.g. "model/fraud"). Without <paramref name="follow"/> it ends
+    /// at the newest event; with it, it waits for more until cancelled. Delivery is at least once and in order; a
+    /// consumer that saves each event's position and resumes after it misses none.
+    /// </summary>
+    public async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(long? fromPosition = 1, string? streamPrefix = null, bool follow = false,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var feed = cluster.GetGrain<IEventFeedGrain>(0);
+        var next = fromPosition ?? await feed.GetHeadAsync() + 1;
+        var head = follow ? long.MaxValue : await feed.GetHeadAsync();
+        while (!cancellation.IsCancellationRequested && next <= head)
+        {
+            var page = await feed.ReadAsync(next, 500, streamPrefix, follow ? FollowWait : TimeSpan.Zero);
+            foreach (var envelope in page.Events)
+            {
+                if (!follow && envelope.Position > head) yield break;
+                yield return envelope;
+            }
+            if (!follow && page.Events.Length == 0 && page.NextPosition == next) yield break;
+            next = page.NextPosition;
+        }
+    }
+
+    // How long one read waits for new events while following; short enough to notice cancellation soon.
+    private static readonly TimeSpan FollowWait = TimeSpan.FromSeconds(2);
 
     // Checked here as well as in the grain: Orleans itself refuses some bad keys (an empty one) with a plain
     // ArgumentException before any grain could name the rule.

@@ -28,6 +28,7 @@ public static class EventCodec
         ["model.rolled-back"] = typeof(ModelRolledBack),
         ["model.version-retired"] = typeof(ModelVersionRetired),
         ["model.policy-changed"] = typeof(ModelPolicyChanged),
+        ["usage.recorded"] = typeof(UsageRecorded),
     };
 
     private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);

@@ -30,13 +30,28 @@ public sealed record EventData(
     string Region,
     string Data);
 
-/// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>.</summary>
+/// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>, <c>usage/SILO</c>.</summary>
 public static class EventStreams
 {
     public const string ModelPrefix = "model/";
     public const string DevicePrefix = "device/";
+    public const string UsagePrefix = "usage/";
 
     public static string Model(string name) => ModelPrefix + name;
 
     public static string Device(string id) => DevicePrefix + id;
+
+    public static string Usage(string silo) => UsagePrefix + silo;
+}
+
+/// <summary>
+/// The Orleans stream a region's events are announced on as they are stored (memory streams embedded, Azure
+/// Queue in production). An announcement may be lost; the store is the truth, so readers that see a gap in
+/// positions read the gap from the store.
+/// </summary>
+public static class EventFeed
+{
+    public const string StreamProvider = "mesh-events";
+    public const string Namespace = "events";
+    public const string Key = "feed";
 }

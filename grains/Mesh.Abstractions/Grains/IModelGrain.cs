@@ -41,10 +41,3 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>Sets how the model is served (batching, queue, warm sessions, idle time); validated first.</summary>
     Task<ModelInfo> SetPolicyAsync(ServingPolicy policy);
 }
-
-/// <summary>The names of every deployed model (one activation, key 0). Management only.</summary>
-public interface IModelCatalogGrain : IGrainWithIntegerKey
-{
-    Task<string[]> ListAsync();
-    Task AddAsync(string model);
-}

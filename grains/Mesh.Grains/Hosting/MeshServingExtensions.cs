@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Events;
 using Mesh.Grains.Inference;
@@ -31,6 +32,10 @@ public static class MeshServingExtensions
 
         services.AddSingleton<IArtifactStore, FileArtifactStore>();
         services.TryAddSingleton<IEventStore, SqliteEventStore>();
+        services.AddSingleton<EventJournal>();
+        // Announcements of stored events to projections; the store stays the truth (see EventJournal).
+        silo.AddMemoryStreams(EventFeed.StreamProvider);
+        silo.AddMemoryGrainStorage("PubSubStore");
         services.AddGrainStorage(SqliteGrainStorage.ProviderName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
 
         services.AddSingleton<ModelVersionDirectory>();

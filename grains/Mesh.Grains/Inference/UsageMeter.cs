@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
-using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Events;
+using Mesh.Grains.Events;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Telemetry;
@@ -11,11 +13,14 @@ namespace Mesh.Grains.Inference;
 
 /// <summary>
 /// Usage per caller in this silo (the "pay per call" bill): requests, rows, compute and queue milliseconds. Counted
-/// in memory on the hot path and added to the mesh's ledger every <see cref="InferenceOptions.UsageFlushInterval"/>,
+/// in memory on the hot path and recorded as an event (stream <c>usage/SILO</c>, summed by the usage projection) every <see cref="InferenceOptions.UsageFlushInterval"/>,
 /// so metering costs a predict no grain call. The same numbers go out as metrics.
 /// </summary>
-public sealed class UsageMeter(IGrainFactory grains, MeshMetrics metrics, IOptions<InferenceOptions> options, ILogger<UsageMeter> logger) : BackgroundService
+public sealed class UsageMeter(EventJournal journal, ILocalSiloDetails silo, MeshMetrics metrics, IOptions<InferenceOptions> options, ILogger<UsageMeter> logger) : BackgroundService
 {
+    // This silo's own usage stream: a silo address holds its start time, so no other writer shares it.
+    private readonly string _stream = EventStreams.Usage(silo.SiloAddress.ToString());
+    private long _streamVersion;
     public const string Anonymous = "anonymous";
     private ConcurrentDictionary<string, Counters> _pending = new(StringComparer.Ordinal);
 
@@ -38,7 +43,7 @@ public sealed class UsageMeter(IGrainFactory grains, MeshMetrics metrics, IOptio
         }
     }
 
-    /// <summary>Adds what was counted since the last flush to the ledger; counts that fail to go are kept for the next.</summary>
+    /// <summary>Records what was counted since the last flush; counts that fail to go are kept for the next.</summary>
     public async Task FlushAsync()
     {
         var taken = Interlocked.Exchange(ref _pending, new ConcurrentDictionary<string, Counters>(StringComparer.Ordinal));
@@ -46,11 +51,21 @@ public sealed class UsageMeter(IGrainFactory grains, MeshMetrics metrics, IOptio
         var records = taken.Select(e => { lock (e.Value) return new UsageRecord(e.Key, e.Value.Requests, e.Value.Rows, e.Value.ComputeMs, e.Value.QueueMs); }).ToArray();
         try
         {
-            await grains.GetGrain<IUsageLedgerGrain>(0).AddAsync(records);
+            try
+            {
+                await journal.AppendAsync(_stream, _streamVersion, [new UsageRecorded(records)]);
+            }
+            catch (EventStreamConflictException conflict)
+            {
+                // Only after an append whose answer was lost yet which was stored: continue after it.
+                _streamVersion = conflict.ActualVersion;
+                throw;
+            }
+            _streamVersion++;
         }
         catch (Exception e)
         {
-            logger.LogWarning(e, "Usage could not be added to the ledger; kept for the next flush");
+            logger.LogWarning(e, "Usage could not be recorded; kept for the next flush");
             foreach (var record in records) Add(record);
         }
     }

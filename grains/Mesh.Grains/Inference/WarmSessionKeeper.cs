@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Grains.Hosting;
 using Mesh.Abstractions.Grains;
 using Mesh.Grains.Configuration;
@@ -45,9 +46,9 @@ public sealed class WarmSessionKeeper(
 
     public async Task KeepWarmAsync()
     {
-        foreach (var name in await grains.GetGrain<IModelCatalogGrain>(0).ListAsync())
+        foreach (var model in await grains.GetGrain<ICatalogProjectionGrain>(EventFeed.Key).ListAsync())
         {
-            var model = await grains.GetGrain<IModelGrain>(name).GetAsync();
+            var name = model.Name;
             var policy = model.ServingPolicy;
             if (policy.MinWarm > 0)
             {

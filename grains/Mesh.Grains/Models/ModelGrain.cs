@@ -8,7 +8,6 @@ using Mesh.Grains.Storage;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Configuration;
 
 namespace Mesh.Grains.Models;
 
@@ -20,9 +19,9 @@ namespace Mesh.Grains.Models;
 /// </summary>
 public sealed class ModelGrain(
     IEventStore store,
+    EventJournal journal,
     IArtifactStore artifacts,
     IOptions<InferenceOptions> inference,
-    IOptions<ClusterOptions> cluster,
     TimeProvider clock,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
@@ -61,11 +60,9 @@ public sealed class ModelGrain(
 
     private async Task RaiseAsync(params ModelEvent[] events)
     {
-        var now = clock.GetUtcNow();
-        var data = events.Select(e => EventCodec.Encode(e, MeshActor.Current, cluster.Value.ClusterId, now)).ToList();
         try
         {
-            await store.AppendAsync(Stream, _version, data);
+            await journal.AppendAsync(Stream, _version, events);
         }
         catch (EventStreamConflictException)
         {
@@ -112,11 +109,8 @@ public sealed class ModelGrain(
         }
 
         await artifacts.PutAsync(sha256, onnx);
-        var isFirst = _state.Versions.Count == 0;
-        var number = isFirst ? 1 : _state.Versions.Max(v => v.Version) + 1;
+        var number = _state.Versions.Count == 0 ? 1 : _state.Versions.Max(v => v.Version) + 1;
         await RaiseAsync(new ModelVersionRegistered(number, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault));
-        if (isFirst)
-            await GrainFactory.GetGrain<IModelCatalogGrain>(0).AddAsync(Name);
 
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
         return Find(number)!;
@@ -234,17 +228,5 @@ public sealed class ModelGrain(
     {
         if (Find(version)!.Retired)
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} is retired");
-    }
-}
-
-public sealed class ModelCatalogGrain(
-    [PersistentState("catalog", SqliteGrainStorage.ProviderName)] IPersistentState<ModelCatalogState> state) : Grain, IModelCatalogGrain
-{
-    public Task<string[]> ListAsync() => Task.FromResult(state.State.Models.ToArray());
-
-    public async Task AddAsync(string model)
-    {
-        if (state.State.Models.Add(model))
-            await state.WriteStateAsync();
     }
 }

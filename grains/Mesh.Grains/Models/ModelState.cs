@@ -65,9 +65,3 @@ public sealed class ModelState
 
     public ModelInfo ToInfo(string model) => new(model, DefaultVersion, Versions.ToArray(), Policy, Traffic, ShadowVersion);
 }
-
-[GenerateSerializer]
-public sealed class ModelCatalogState
-{
-    [Id(0)] public SortedSet<string> Models { get; set; } = new(StringComparer.Ordinal);
-}

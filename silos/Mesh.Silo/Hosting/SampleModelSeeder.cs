@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Grains.Hosting;
 using Mesh.Abstractions.Grains;
 using Mesh.Silo.Configuration;
@@ -23,7 +24,7 @@ public sealed class SampleModelSeeder(
         // The silo must be accepting calls before the registry can be asked.
         if (!await lifetime.WaitForStartAsync(stoppingToken)) return;
 
-        var models = await grains.GetGrain<IModelCatalogGrain>(0).ListAsync();
+        var models = await grains.GetGrain<ICatalogProjectionGrain>(EventFeed.Key).ListAsync();
         if (models.Length > 0) return;
         var version = await grains.GetGrain<IModelGrain>(SampleModelName).DeployAsync(await File.ReadAllBytesAsync(SampleModelPath, stoppingToken));
         logger.LogInformation("Registry was empty: deployed the sample model '{Model}' version {Version} ({Signature})",

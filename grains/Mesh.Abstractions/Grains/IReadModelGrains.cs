@@ -1,0 +1,66 @@
+using Mesh.Abstractions.Events;
+using Mesh.Abstractions.Models;
+
+namespace Mesh.Abstractions.Grains;
+
+/// <summary>
+/// A read model folded from the region's event feed. Each answers after catching up with the feed, so a caller
+/// reads its own writes. Key: <see cref="EventFeed.Key"/> (they hear of new events on that stream).
+/// </summary>
+public interface IProjectionGrain : IGrainWithStringKey
+{
+    /// <summary>The feed position the read model has folded up to.</summary>
+    Task<long> GetPositionAsync();
+
+    /// <summary>Drops the read model and folds it again from the first event in the store; returns the position reached.</summary>
+    Task<long> RebuildAsync();
+
+    /// <summary>The read model as JSON, to compare a rebuilt one with a live one.</summary>
+    Task<string> ExportAsync();
+}
+
+/// <summary>Every model with its versions, traffic and policy: what <c>mesh models</c> lists.</summary>
+public interface ICatalogProjectionGrain : IProjectionGrain
+{
+    Task<ModelInfo[]> ListAsync();
+}
+
+/// <summary>Who changed what, when, where: the newest <see cref="MaxEntries"/> changes to models and devices.</summary>
+public interface IAuditProjectionGrain : IProjectionGrain
+{
+    public const int MaxEntries = 10_000;
+
+    /// <summary>Newest last; filtered by model name and actor when given.</summary>
+    Task<AuditEntry[]> QueryAsync(string? model = null, string? actor = null, int limit = 100);
+}
+
+/// <summary>Usage per caller across the region's silos.</summary>
+public interface IUsageProjectionGrain : IProjectionGrain
+{
+    Task<UsageRecord[]> ListAsync();
+}
+
+/// <summary>One change in the audit log.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AuditEntry(long Position, DateTimeOffset Time, string Actor, string Region, string Stream, string Type, string Summary);
+
+/// <summary>
+/// Reads the region's event feed for outside consumers (the SDK's <c>ReadEventsAsync</c>, <c>mesh events</c>).
+/// A stateless worker in every silo: consumers do not funnel through one activation.
+/// </summary>
+public interface IEventFeedGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// Events from <paramref name="fromPosition"/> on, at most <paramref name="maxCount"/>, only of streams that
+    /// start with <paramref name="streamPrefix"/> when given. When none is there yet, waits up to
+    /// <paramref name="wait"/> for one.
+    /// </summary>
+    Task<FeedPage> ReadAsync(long fromPosition, int maxCount, string? streamPrefix, TimeSpan wait);
+
+    /// <summary>The position of the newest event (0 when none).</summary>
+    Task<long> GetHeadAsync();
+}
+
+/// <summary>A page of the feed and the position to read from next (past events a stream filter skipped).</summary>
+[GenerateSerializer, Immutable]
+public sealed record FeedPage(EventEnvelope[] Events, long NextPosition);

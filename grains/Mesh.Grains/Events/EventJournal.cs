@@ -1,0 +1,41 @@
+using Mesh.Abstractions.Events;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Microsoft.Extensions.Options;
+using Orleans.Streams;
+
+namespace Mesh.Grains.Events;
+
+/// <summary>
+/// How the silo writes events: append to the store (the truth), then announce them on the feed stream so that
+/// projections and subscribers hear of them at once. A lost announcement costs only latency: readers catch up
+/// from the store by position.
+/// </summary>
+public sealed class EventJournal(IEventStore store, IClusterClient client, IOptions<ClusterOptions> cluster, TimeProvider clock, ILogger<EventJournal> logger)
+{
+    /// <summary>This silo's region: its cluster id.</summary>
+    public string Region => cluster.Value.ClusterId;
+
+    /// <summary>Appends events (objects of the types <see cref="EventCodec"/> knows) caused by the current actor.</summary>
+    public Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IEnumerable<object> events)
+    {
+        var now = clock.GetUtcNow();
+        return AppendAsync(stream, expectedVersion, events.Select(e => EventCodec.Encode(e, MeshActor.Current, Region, now)).ToList());
+    }
+
+    public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events)
+    {
+        var stored = await store.AppendAsync(stream, expectedVersion, events);
+        try
+        {
+            var feed = client.GetStreamProvider(EventFeed.StreamProvider).GetStream<EventEnvelope>(StreamId.Create(EventFeed.Namespace, EventFeed.Key));
+            foreach (var envelope in stored) await feed.OnNextAsync(envelope);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Events {From}-{To} of {Stream} are stored but were not announced; readers will find them in the store",
+                stored[0].Position, stored[^1].Position, stream);
+        }
+        return stored;
+    }
+}

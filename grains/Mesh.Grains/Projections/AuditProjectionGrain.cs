@@ -1,0 +1,47 @@
+using Mesh.Abstractions.Events;
+using Mesh.Abstractions.Grains;
+using Mesh.Grains.Events;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Grains.Projections;
+
+/// <summary>
+/// The audit log of changes to models and devices, newest <see cref="IAuditProjectionGrain.MaxEntries"/> kept
+/// (the event store keeps every one; <c>mesh events</c> reads them all). Usage records are not changes anyone
+/// made, so they stay out.
+/// </summary>
+[ImplicitStreamSubscription(EventFeed.Namespace)]
+public sealed class AuditProjectionGrain(IEventStore store, ILogger<AuditProjectionGrain> logger)
+    : ProjectionGrain<List<AuditEntry>>(store, logger), IAuditProjectionGrain
+{
+    protected override string Name => "audit";
+
+    protected override void Apply(EventEnvelope envelope)
+    {
+        if (envelope.Stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal)) return;
+        View.Add(new AuditEntry(envelope.Position, envelope.Timestamp, envelope.Actor, envelope.Region, envelope.Stream, envelope.Type, Summarize(envelope)));
+        if (View.Count > IAuditProjectionGrain.MaxEntries) View.RemoveRange(0, View.Count - IAuditProjectionGrain.MaxEntries);
+    }
+
+    private static string Summarize(EventEnvelope envelope) => EventCodec.Decode(envelope) switch
+    {
+        ModelVersionRegistered r => $"version {r.Version} registered (sha256 {r.ArtifactSha256[..12]}, {r.ArtifactBytes} bytes" +
+                                    (r.Lineage.ParentVersion is int p ? $", parent {p}" : "") + (r.Lineage.Optimization is { } o ? $", {o}" : "") + ")",
+        ModelVersionPromoted p => $"version {p.Version} takes all traffic",
+        ModelTrafficSplitSet s => "traffic " + string.Join(" ", s.Weights.Select(w => $"v{w.Version}={w.Percent}%")),
+        ModelShadowSet s => s.Version is int v ? $"version {v} shadows every predict" : "shadow off",
+        ModelRolledBack r => $"rolled back from version {r.FromVersion} to {r.ToVersion}",
+        ModelVersionRetired r => $"version {r.Version} retired",
+        ModelPolicyChanged p => $"policy: max batch {p.Policy.MaxBatchSize}, queue {p.Policy.MaxQueueSize}, min warm {p.Policy.MinWarm}",
+        var other => other.GetType().Name,
+    };
+
+    public async Task<AuditEntry[]> QueryAsync(string? model = null, string? actor = null, int limit = 100)
+    {
+        var stream = model is null ? null : EventStreams.Model(model);
+        return (await CurrentAsync())
+            .Where(e => (stream is null || e.Stream == stream) && (actor is null || e.Actor == actor))
+            .TakeLast(Math.Clamp(limit, 1, IAuditProjectionGrain.MaxEntries))
+            .ToArray();
+    }
+}
