@@ -60,6 +60,7 @@ public static class MeshCommands
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(ModelCommand());
         foreach (var lifecycle in LifecycleCommands.Build(Run)) root.Subcommands.Add(lifecycle);
+        foreach (var events in EventCommands.Build(Run)) root.Subcommands.Add(events);
         root.Subcommands.Add(PredictCommand());
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());

@@ -211,6 +211,22 @@ public class SiloProcessTests : IDisposable
             Assert.Equal(["1", "2"], served.Order());
             var rollback = await Mesh("rollback", "life");
             Assert.Contains("model life: rolled back; version 1 takes all traffic", rollback.Stdout);
+
+            // The log behind it, from the command line.
+            var audit = await Mesh("audit", "--model", "life");
+            Assert.True(audit.ExitCode == 0, audit.Stderr);
+            Assert.Matches(@"system\s+local\s+model/life\s+version 2 registered \(sha256 [0-9a-f]{12}, \d+ bytes, parent 1, none\)", audit.Stdout);
+            Assert.Contains("traffic v1=90% v2=10%", audit.Stdout);
+            Assert.Contains("rolled back from version 2 to 1", audit.Stdout);
+            var tail = await Mesh("events", "tail", "--stream", "model/life", "--json");
+            Assert.True(tail.ExitCode == 0, tail.Stderr);
+            var lines = tail.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(["model.version-registered", "model.version-registered", "model.traffic-split-set", "model.policy-changed", "model.rolled-back"],
+                lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Type").GetString()));
+            var rebuilt = await Mesh("projection", "rebuild", "catalog");
+            Assert.True(rebuilt.ExitCode == 0, rebuilt.Stderr);
+            Assert.Matches(@"projection catalog rebuilt up to position \d+", rebuilt.Stdout);
+            Assert.Equal(2, (await Mesh("events", "tail", "--from", "soon")).ExitCode);
             Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(30)));
         }
     }
