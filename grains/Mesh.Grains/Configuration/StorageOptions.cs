@@ -12,6 +12,15 @@ public sealed class StorageOptions : IValidatedOptions
     /// </summary>
     public string DataDirectory { get; set; } = DefaultDataDirectory;
 
+    /// <summary>
+    /// An Azure Storage connection string. When set, the silo runs the production profile: clustering, grain
+    /// state, the event store, artifacts and event announcements all go to that account (Tables, Blobs, Queues);
+    /// the data folder then holds only local copies of artifacts. Unset: the embedded default, nothing to install.
+    /// </summary>
+    public string? AzureConnectionString { get; set; }
+
+    public bool UsesAzure => !string.IsNullOrWhiteSpace(AzureConnectionString);
+
     public string FullDataDirectory => Path.GetFullPath(DataDirectory);
 
     public IEnumerable<string> Validate()

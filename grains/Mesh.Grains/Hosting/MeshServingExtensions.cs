@@ -30,13 +30,7 @@ public static class MeshServingExtensions
         services.AddMetrics();
         services.AddSingleton<MeshMetrics>();
 
-        services.AddSingleton<IArtifactStore, FileArtifactStore>();
-        services.TryAddSingleton<IEventStore, SqliteEventStore>();
         services.AddSingleton<EventJournal>();
-        // Announcements of stored events to projections; the store stays the truth (see EventJournal).
-        silo.AddMemoryStreams(EventFeed.StreamProvider);
-        silo.AddMemoryGrainStorage("PubSubStore");
-        services.AddGrainStorage(SqliteGrainStorage.ProviderName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
 
         services.AddSingleton<ModelVersionDirectory>();
         services.AddSingleton<SessionPool>();
@@ -47,6 +41,21 @@ public static class MeshServingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<WarmSessionKeeper>();
         services.AddHostedService(sp => sp.GetRequiredService<WarmSessionKeeper>());
+        return silo;
+    }
+
+    /// <summary>
+    /// The embedded default storage, nothing to install: the SQLite event store and file artifacts under the data
+    /// directory, SQLite grain storage, and event announcements on in-memory streams (the store stays the truth).
+    /// The production profile (Mesh.Storage.Azure) replaces all of it.
+    /// </summary>
+    public static ISiloBuilder AddMeshEmbeddedStorage(this ISiloBuilder silo)
+    {
+        var services = silo.Services;
+        services.AddSingleton<IArtifactStore, FileArtifactStore>();
+        services.AddSingleton<IEventStore, SqliteEventStore>();
+        services.AddGrainStorage("PubSubStore", (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
+        silo.AddMemoryStreams(EventFeed.StreamProvider);
         return silo;
     }
 

@@ -46,6 +46,13 @@ public sealed class FileArtifactStore(IOptions<StorageOptions> options) : IArtif
         return path;
     }
 
+    /// <summary>Deletes the local file of an artifact, if any (a cache in front of a remote store drops a damaged copy).</summary>
+    public void Discard(string sha256)
+    {
+        var path = PathOf(sha256);
+        if (File.Exists(path)) File.Delete(path);
+    }
+
     private string PathOf(string sha256)
     {
         if (sha256.Length != 64 || !sha256.All(Uri.IsHexDigit))

@@ -23,6 +23,12 @@ public sealed class SiloOptions : IValidatedOptions
     /// <summary>Port clients (the SDK, the CLI) connect to (loopback).</summary>
     public int GatewayPort { get; set; } = DefaultGatewayPort;
 
+    /// <summary>
+    /// The address other silos and clients reach this silo at, when clustering is on Azure Table (the production
+    /// profile); localhost clustering uses loopback.
+    /// </summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
     /// <summary>Deploy the bundled sample model as "mlp" when the registry is empty.</summary>
     public bool DeploySampleModel { get; set; } = true;
 
@@ -36,6 +42,8 @@ public sealed class SiloOptions : IValidatedOptions
             yield return $"{Section}:{nameof(SiloPort)} must be a port from 1 to 65535 (was {SiloPort})";
         if (GatewayPort is < 1 or > 65535)
             yield return $"{Section}:{nameof(GatewayPort)} must be a port from 1 to 65535 (was {GatewayPort})";
+        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+            yield return $"{Section}:{nameof(AdvertisedAddress)} must be an IP address (was '{AdvertisedAddress}')";
         if (SiloPort == GatewayPort)
             yield return $"{Section}:{nameof(SiloPort)} and {Section}:{nameof(GatewayPort)} must differ (both {SiloPort})";
     }

@@ -3,6 +3,7 @@ using Mesh.Grains.Configuration;
 using Mesh.Grains.Hosting;
 using Mesh.Silo.Configuration;
 using Mesh.Silo.Gateway;
+using Mesh.Storage.Azure;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -12,7 +13,8 @@ namespace Mesh.Silo.Hosting;
 public static class MeshSiloHosting
 {
     /// <summary>
-    /// The whole silo: Orleans on localhost clustering with the embedded default storage, the mesh's grains
+    /// The whole silo: Orleans with the embedded default storage on localhost clustering, or the production profile
+    /// on Azure Storage when Mesh:Storage:AzureConnectionString is set; the mesh's grains
     /// and services, telemetry as configured, and the sample model for an empty registry.
     /// </summary>
     public static WebApplicationBuilder AddMeshSilo(this WebApplicationBuilder builder)
@@ -25,9 +27,23 @@ public static class MeshSiloHosting
         builder.Services.AddValidatedOptions<SiloOptions>(SiloOptions.Section);
         builder.Services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.Section);
 
-        builder.UseOrleans(orleans => orleans
-            .UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId)
-            .AddMeshServing());
+        var storage = BindAndValidate<StorageOptions>(builder.Configuration, StorageOptions.Section);
+
+        builder.UseOrleans(orleans =>
+        {
+            // The one place the storage profile is chosen.
+            if (storage.UsesAzure)
+            {
+                orleans.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (silo.ClusterId, silo.ServiceId));
+                orleans.AddMeshAzureStorage(storage.AzureConnectionString!, silo.ServiceId, System.Net.IPAddress.Parse(silo.AdvertisedAddress), silo.SiloPort, silo.GatewayPort);
+            }
+            else
+            {
+                orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
+                orleans.AddMeshEmbeddedStorage();
+            }
+            orleans.AddMeshServing();
+        });
 
         builder.AddMeshGateway(gateway);
         builder.AddMeshTelemetry(telemetry);

@@ -23,7 +23,7 @@ public abstract class MeshClusterFixture(short silos, IReadOnlyDictionary<string
         };
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(configuration));
-        builder.ConfigureSilo((_, silo) => silo.AddMeshServing());
+        builder.ConfigureSilo((_, silo) => silo.AddMeshEmbeddedStorage().AddMeshServing());
         builder.ConfigureClient(client => client.AddActivityPropagation());
         Cluster = builder.Build();
         await Cluster.DeployAsync();
