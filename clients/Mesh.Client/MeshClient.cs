@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
@@ -78,6 +79,17 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
 
+    /// <summary>Registers an edge device (or updates its registration).</summary>
+    public Task<DeviceInfo> RegisterDeviceAsync(string device, DeviceRegistration registration) => Device(device).RegisterAsync(registration);
+
+    public Task<DeviceInfo> GetDeviceAsync(string device) => Device(device).GetAsync();
+
+    /// <summary>Sets desired properties of a device's twin (null removes one).</summary>
+    public Task<DeviceInfo> SetDeviceDesiredAsync(string device, Dictionary<string, string?> properties) => Device(device).SetDesiredAsync(properties);
+
+    /// <summary>Reports properties of a device's twin, as the device does (null removes one).</summary>
+    public Task<DeviceInfo> ReportDeviceAsync(string device, Dictionary<string, string?> properties) => Device(device).ReportAsync(properties);
+
     /// <summary>Usage per caller across the region, as of the silos' last flush (about a second ago).</summary>
     public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key).ListAsync();
 
@@ -133,6 +145,13 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     // Checked here as well as in the grain: Orleans itself refuses some bad keys (an empty one) with a plain
     // ArgumentException before any grain could name the rule.
+    private IDeviceGrain Device(string device)
+    {
+        if (string.IsNullOrEmpty(device)) throw new InvalidDeviceChangeException(device ?? "", "a device id must not be empty");
+        if (clientId is not null && MeshActor.Current == MeshActor.System) MeshActor.Set(clientId);
+        return cluster.GetGrain<IDeviceGrain>(device);
+    }
+
     private IModelGrain Model(string model)
     {
         ModelName.Validate(model);

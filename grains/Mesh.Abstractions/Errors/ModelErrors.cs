@@ -77,3 +77,18 @@ public sealed class InvalidLifecycleChangeException(string model, string change,
     [Id(0)] public string Model { get; } = model;
     [Id(1)] public string Change { get; } = change;
 }
+
+[GenerateSerializer]
+public sealed class DeviceNotFoundException(string device)
+    : MeshNotFoundException($"device '{device}' is not registered")
+{
+    [Id(0)] public string Device { get; } = device;
+}
+
+/// <summary>A device registration or twin change that breaks its rule; nothing was changed.</summary>
+[GenerateSerializer]
+public sealed class InvalidDeviceChangeException(string device, string rule)
+    : MeshInvalidArgumentException($"device '{device}': {rule}; nothing was changed")
+{
+    [Id(0)] public string Device { get; } = device;
+}

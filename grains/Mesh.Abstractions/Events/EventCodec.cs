@@ -29,6 +29,9 @@ public static class EventCodec
         ["model.version-retired"] = typeof(ModelVersionRetired),
         ["model.policy-changed"] = typeof(ModelPolicyChanged),
         ["usage.recorded"] = typeof(UsageRecorded),
+        ["device.registered"] = typeof(DeviceRegistered),
+        ["device.desired-set"] = typeof(DeviceDesiredSet),
+        ["device.reported"] = typeof(DeviceReported),
     };
 
     private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);

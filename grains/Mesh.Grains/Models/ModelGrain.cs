@@ -12,10 +12,8 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Grains.Models;
 
 /// <summary>
-/// A model's lifecycle, event-sourced: every change is checked against the current state, appended to the stream
-/// <c>model/NAME</c> with the version it was checked against (so a second activation that wrote meanwhile makes
-/// this one's append fail rather than be overwritten), then folded into the state. Activation reads the latest
-/// snapshot and replays only the events after it.
+/// A model's lifecycle, event-sourced on the stream <c>model/NAME</c>: each change is checked against the state,
+/// then raised as an event (see <see cref="EventSourcedGrain{TState}"/>).
 /// </summary>
 public sealed class ModelGrain(
     IEventStore store,
@@ -23,69 +21,13 @@ public sealed class ModelGrain(
     IArtifactStore artifacts,
     IOptions<InferenceOptions> inference,
     TimeProvider clock,
-    ILogger<ModelGrain> logger) : Grain, IModelGrain
+    ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain
 {
-    /// <summary>A snapshot is saved each time the stream passes another multiple of this many events.</summary>
-    public const int SnapshotEvery = 50;
-    private const int SnapshotSchema = 1;
-
-    private ModelState _state = new();
-    private long _version;
-
     private string Name => this.GetPrimaryKeyString();
-    private string Stream => EventStreams.Model(Name);
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        await LoadAsync(cancellationToken);
-        await base.OnActivateAsync(cancellationToken);
-    }
+    protected override string Stream => EventStreams.Model(Name);
 
-    private async Task LoadAsync(CancellationToken cancellation = default)
-    {
-        var state = new ModelState();
-        long version = 0;
-        if (await store.ReadSnapshotAsync(Stream, cancellation) is { SchemaVersion: SnapshotSchema } snapshot
-            && EventCodec.Deserialize<ModelState>(snapshot.Data) is { } folded)
-        {
-            (state, version) = (folded, snapshot.Version);
-        }
-        foreach (var envelope in await store.ReadStreamAsync(Stream, version + 1, cancellation: cancellation))
-        {
-            state.Apply((ModelEvent)EventCodec.Decode(envelope), Name);
-            version = envelope.Version;
-        }
-        (_state, _version) = (state, version);
-    }
-
-    private async Task RaiseAsync(params ModelEvent[] events)
-    {
-        try
-        {
-            await journal.AppendAsync(Stream, _version, events);
-        }
-        catch (EventStreamConflictException)
-        {
-            // Another activation (a brief duplicate across silos) wrote first: take its events; the caller may retry.
-            await LoadAsync();
-            throw;
-        }
-        var before = _version;
-        foreach (var e in events) _state.Apply(e, Name);
-        _version += events.Length;
-        if (_version / SnapshotEvery > before / SnapshotEvery)
-        {
-            try
-            {
-                await store.SaveSnapshotAsync(new StreamSnapshot(Stream, _version, SnapshotSchema, EventCodec.Serialize(_state)));
-            }
-            catch (Exception e)
-            {
-                // The events are stored; a missing snapshot only makes the next activation replay more.
-                logger.LogWarning(e, "Snapshot of {Stream} at version {Version} was not saved", Stream, _version);
-            }
-        }
-    }
+    protected override void Apply(ModelState state, object e) => state.Apply((ModelEvent)e, Name);
 
     public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null)
     {
@@ -100,16 +42,16 @@ public sealed class ModelGrain(
         var signature = ModelSignatureReader.Read(Name, onnx, inference.Value.Session);
         var sha256 = ArtifactHash.Of(onnx);
 
-        var existing = _state.Versions.Find(v => v.ArtifactSha256 == sha256);
+        var existing = State.Versions.Find(v => v.ArtifactSha256 == sha256);
         if (existing is not null)
         {
-            if (makeDefault && _state.DefaultVersion != existing.Version)
+            if (makeDefault && State.DefaultVersion != existing.Version)
                 await PromoteAsync(existing.Version);
             return existing;
         }
 
         await artifacts.PutAsync(sha256, onnx);
-        var number = _state.Versions.Count == 0 ? 1 : _state.Versions.Max(v => v.Version) + 1;
+        var number = State.Versions.Count == 0 ? 1 : State.Versions.Max(v => v.Version) + 1;
         await RaiseAsync(new ModelVersionRegistered(number, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault));
 
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
@@ -123,7 +65,7 @@ public sealed class ModelGrain(
     public async Task<ModelInfo> PromoteAsync(int version)
     {
         Serving(version, "promote");
-        if (_state.DefaultVersion != version || _state.Traffic is not null)
+        if (State.DefaultVersion != version || State.Traffic is not null)
             await RaiseAsync(new ModelVersionPromoted(version));
         return Info();
     }
@@ -155,10 +97,10 @@ public sealed class ModelGrain(
         if (version is int v)
         {
             Serving(v, "shadow");
-            if (_state.Traffic is null && _state.DefaultVersion == v)
+            if (State.Traffic is null && State.DefaultVersion == v)
                 throw new InvalidLifecycleChangeException(Name, "shadow", $"version {v} already takes all traffic; a shadow must be another version");
         }
-        if (_state.ShadowVersion != version)
+        if (State.ShadowVersion != version)
             await RaiseAsync(new ModelShadowSet(version));
         return Info();
     }
@@ -167,19 +109,19 @@ public sealed class ModelGrain(
     {
         Info();
         int from, to;
-        if (_state.Traffic is { } split)
+        if (State.Traffic is { } split)
         {
             // A canary is running: all traffic goes back to the version that had all of it before the split.
-            from = split.Where(w => w.Version != _state.DefaultVersion).MaxBy(w => w.Percent)!.Version;
-            to = _state.DefaultVersion;
+            from = split.Where(w => w.Version != State.DefaultVersion).MaxBy(w => w.Percent)!.Version;
+            to = State.DefaultVersion;
         }
         else
         {
-            var history = _state.FullTrafficHistory;
+            var history = State.FullTrafficHistory;
             var previous = history.Take(history.Count - 1).Reverse().Cast<int?>().FirstOrDefault(v => Find(v!.Value) is { Retired: false });
             if (previous is null)
-                throw new InvalidLifecycleChangeException(Name, "rollback", $"no version had all traffic before version {_state.DefaultVersion}");
-            (from, to) = (_state.DefaultVersion, previous.Value);
+                throw new InvalidLifecycleChangeException(Name, "rollback", $"no version had all traffic before version {State.DefaultVersion}");
+            (from, to) = (State.DefaultVersion, previous.Value);
         }
         await RaiseAsync(new ModelRolledBack(from, to));
         return Info();
@@ -190,9 +132,9 @@ public sealed class ModelGrain(
         const string change = "retire";
         var found = Find(version)!;
         if (found.Retired) return Info();
-        if (_state.Traffic is { } split && split.Any(w => w.Version == version))
+        if (State.Traffic is { } split && split.Any(w => w.Version == version))
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} is in the traffic split; set a split without it first");
-        if (_state.Traffic is null && _state.DefaultVersion == version)
+        if (State.Traffic is null && State.DefaultVersion == version)
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} takes all traffic; promote another version first");
         await RaiseAsync(new ModelVersionRetired(version));
         return Info();
@@ -208,19 +150,19 @@ public sealed class ModelGrain(
 
     private ModelInfo Info()
     {
-        if (_state.Versions.Count == 0)
+        if (State.Versions.Count == 0)
             throw new ModelNotFoundException(Name);
-        return _state.ToInfo(Name);
+        return State.ToInfo(Name);
     }
 
     private ModelVersionInfo? Find(int version, bool requireModel = true)
     {
-        if (_state.Versions.Count == 0)
+        if (State.Versions.Count == 0)
             return requireModel ? throw new ModelNotFoundException(Name) : null;
-        var found = _state.Versions.Find(v => v.Version == version);
+        var found = State.Versions.Find(v => v.Version == version);
         return found is not null || !requireModel
             ? found
-            : throw new ModelVersionNotFoundException(Name, version, _state.Versions.Select(v => v.Version).ToArray());
+            : throw new ModelVersionNotFoundException(Name, version, State.Versions.Select(v => v.Version).ToArray());
     }
 
     // A version a change may send traffic to: it exists and is not retired.
