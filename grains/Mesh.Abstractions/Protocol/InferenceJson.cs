@@ -87,6 +87,7 @@ public static class InferenceJson
         TimeSpan? timeout = null;
         var allBinary = false;
         var priority = PredictPriority.Normal;
+        string? routingKey = null;
         if (root.TryGetProperty("parameters", out var parameters))
         {
             if (parameters.ValueKind != JsonValueKind.Object) throw new InvalidRequestException("parameters", "must be an object");
@@ -100,6 +101,11 @@ public static class InferenceJson
                 priority = p.ValueKind == JsonValueKind.Number && p.TryGetInt64(out var level) && level >= 0
                     ? (level == 1 ? PredictPriority.High : PredictPriority.Normal)
                     : throw new InvalidRequestException("parameters.priority", "must be a non-negative integer (1 is the highest)");
+            // Mesh's own: while traffic is split across versions, the same key always reaches the same version.
+            if (parameters.TryGetProperty("routing_key", out var r))
+                routingKey = r.ValueKind == JsonValueKind.String && r.GetString() is { Length: > 0 and <= 256 } key
+                    ? key
+                    : throw new InvalidRequestException("parameters.routing_key", "must be a string of 1 to 256 characters");
         }
 
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
@@ -134,7 +140,7 @@ public static class InferenceJson
             }
         }
 
-        return (new PredictRequest(model, tensors, version, outputs, Priority: priority), new InferOptions(id, timeout, allBinary, outputBinary, priority));
+        return (new PredictRequest(model, tensors, version, outputs, Priority: priority, RoutingKey: routingKey), new InferOptions(id, timeout, allBinary, outputBinary, priority));
     }
 
     private static bool ReadBool(JsonElement element, string path) => element.ValueKind switch

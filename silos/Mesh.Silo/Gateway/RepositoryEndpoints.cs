@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using System.Globalization;
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
@@ -42,6 +43,7 @@ public static class RepositoryEndpoints
     private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, IOptions<GatewayOptions> options)
     {
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
+        MeshActor.Set(GatewayHosting.CallerOf(http.User));
         string? version = null;
         if (body.Length > 0)
         {
@@ -66,6 +68,8 @@ public static class RepositoryEndpoints
     private static async Task<IResult> DeployAsync(HttpContext http, string model, MeshClient mesh, IOptions<GatewayOptions> options, bool? makeDefault)
     {
         var onnx = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
+        // The version-registered event names the API key that deployed it.
+        MeshActor.Set(GatewayHosting.CallerOf(http.User));
         var version = await mesh.DeployAsync(model, onnx, makeDefault ?? true);
         return Results.Json(new
         {

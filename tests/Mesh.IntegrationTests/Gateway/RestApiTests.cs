@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -22,6 +23,31 @@ public class RestApiTests(OpenGateway gateway)
         using var response = await Http.PostAsync($"/v2/repository/models/{name}/versions", content);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return name;
+    }
+
+    [Fact]
+    public async Task A_routing_key_parameter_keeps_a_caller_on_one_version_of_a_split()
+    {
+        var model = TestModels.UniqueName("sticky");
+        var mesh = gateway.App.Services.GetRequiredService<Mesh.Client.MeshClient>();
+        await mesh.DeployAsync(model, MlpModel.Build(new MlpModel.Options(Seed: 1)));
+        await mesh.DeployAsync(model, MlpModel.Build(new MlpModel.Options(Seed: 2)), makeDefault: false);
+        await mesh.SetTrafficAsync(model, new Mesh.Abstractions.Models.TrafficWeight(1, 50), new Mesh.Abstractions.Models.TrafficWeight(2, 50));
+        await Task.Delay(TimeSpan.FromSeconds(1.2)); // routing tables refresh within a second
+        var byKey = new Dictionary<string, HashSet<string>>();
+        foreach (var key in Enumerable.Range(0, 12).Select(k => $"k{k}"))
+            for (var round = 0; round < 3; round++)
+            {
+                var body = $$"""{"parameters":{"routing_key":"{{key}}"},"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{GatewayHttp.FloatList(MlpModel.SampleInput(1))}}]}]}""";
+                var (status, answer) = await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body);
+                Assert.Equal(HttpStatusCode.OK, status);
+                (byKey.TryGetValue(key, out var seen) ? seen : byKey[key] = []).Add(answer.GetProperty("model_version").GetString()!);
+            }
+        Assert.All(byKey.Values, v => Assert.Single(v));
+        Assert.Equal(["1", "2"], byKey.Values.Select(v => v.Single()).Distinct().Order());
+        var (bad, error) = await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", """{"parameters":{"routing_key":7},"inputs":[]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bad);
+        Assert.Equal("request field 'parameters.routing_key': must be a string of 1 to 256 characters", error.GetProperty("error").GetString());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -66,6 +67,23 @@ public class SecurityTests(SecuredGateway gateway) : IClassFixture<SecuredGatewa
         Assert.Equal(HttpStatusCode.Forbidden, status);
         Assert.Equal("the key 'app' has the role 'infer'; this call needs 'admin'", body.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync("/v2/repository/models/mlp/unload", "{}", SecuredGateway.AdminKeyValue)).Status);
+    }
+
+    [Fact]
+    public async Task A_deploy_through_the_gateway_is_audited_under_the_keys_name()
+    {
+        var model = TestModels.UniqueName("audited");
+        foreach (var seed in new[] { 1, 2 })
+        {
+            using var upload = new ByteArrayContent(MlpModel.Build(new MlpModel.Options(Seed: seed)));
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/repository/models/{model}/versions") { Content = upload };
+            request.Headers.Add("Authorization", $"Bearer {SecuredGateway.AdminKeyValue}");
+            Assert.Equal(HttpStatusCode.Created, (await gateway.Http.SendAsync(request)).StatusCode);
+        }
+        var mesh = gateway.App.Services.GetRequiredService<Mesh.Client.MeshClient>();
+        var audit = await mesh.GetAuditAsync(model);
+        Assert.Equal(["ops", "ops"], audit.Select(a => a.Actor));
+
     }
 
     [Fact]

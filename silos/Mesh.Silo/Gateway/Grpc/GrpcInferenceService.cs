@@ -113,7 +113,12 @@ public sealed class GrpcInferenceService(MeshClient mesh, LocalInference local, 
         var priority = request.Parameters.TryGetValue("priority", out var p) && p.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param && p.Int64Param == 1
             ? PredictPriority.High
             : PredictPriority.Normal;
-        return new PredictRequest(request.ModelName, inputs, InferenceEndpoints.ParseVersion(request.ModelVersion), outputs, Priority: priority);
+        string? routingKey = null;
+        if (request.Parameters.TryGetValue("routing_key", out var r))
+            routingKey = r.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.StringParam && r.StringParam is { Length: > 0 and <= 256 } key
+                ? key
+                : throw new InvalidRequestException("parameters.routing_key", "must be a string of 1 to 256 characters");
+        return new PredictRequest(request.ModelName, inputs, InferenceEndpoints.ParseVersion(request.ModelVersion), outputs, Priority: priority, RoutingKey: routingKey);
     }
 
     private static NamedTensor FromContents(string name, TensorElementType type, long[] shape, InferTensorContents? contents, string path)
