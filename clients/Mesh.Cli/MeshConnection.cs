@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Errors;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection;
@@ -55,6 +56,8 @@ public static class MeshConnection
 
             try
             {
+                // The changes this command makes are audited under this name.
+                MeshActor.Set(Environment.GetEnvironmentVariable("MESH_ACTOR") is { Length: > 0 } actor ? actor : $"cli:{Environment.UserName}");
                 return await command(host.Services.GetRequiredService<MeshClient>());
             }
             catch (MeshException e)

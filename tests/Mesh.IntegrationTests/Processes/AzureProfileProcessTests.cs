@@ -90,7 +90,7 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
                 }
                 Assert.Equal(["1", "2"], served.Order());
                 var audit = await Mesh("audit", "--model", "life");
-                Assert.Matches(@"system\s+west\s+model/life\s+traffic v1=80% v2=20%", audit.Stdout);
+                Assert.Matches(@"cli:\S+\s+west\s+model/life\s+traffic v1=80% v2=20%", audit.Stdout);
                 Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(30)));
             }
         }

@@ -215,7 +215,7 @@ public class SiloProcessTests : IDisposable
             // The log behind it, from the command line.
             var audit = await Mesh("audit", "--model", "life");
             Assert.True(audit.ExitCode == 0, audit.Stderr);
-            Assert.Matches(@"system\s+local\s+model/life\s+version 2 registered \(sha256 [0-9a-f]{12}, \d+ bytes, parent 1, none\)", audit.Stdout);
+            Assert.Matches(@"cli:\S+\s+local\s+model/life\s+version 2 registered \(sha256 [0-9a-f]{12}, \d+ bytes, parent 1, none\)", audit.Stdout);
             Assert.Contains("traffic v1=90% v2=10%", audit.Stdout);
             Assert.Contains("rolled back from version 2 to 1", audit.Stdout);
             var tail = await Mesh("events", "tail", "--stream", "model/life", "--json");
