@@ -73,7 +73,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
                 version++;
                 position++;
                 var envelope = new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
-                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data);
+                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc);
                 stored.Add(envelope);
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(StreamRow(stream, version), envelope)));
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(FeedRow(position), envelope)));
@@ -123,6 +123,12 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
             if (result.Count >= maxCount) break;
         }
         return result;
+    }
+
+    public async Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default)
+    {
+        await EnsureTableAsync(cancellation);
+        return await GetAsync(LogPartition, IdRow(id), cancellation) is not null;
     }
 
     public async Task<long> GetFeedHeadAsync(CancellationToken cancellation = default)
@@ -191,6 +197,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
             ["Time"] = e.Timestamp,
             ["Actor"] = e.Actor,
             ["Region"] = e.Region,
+            ["Hlc"] = e.Hlc,
         };
         WriteData(entity, e.Data);
         return entity;
@@ -199,7 +206,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
     private static EventEnvelope FromEntity(TableEntity entity) =>
         new(entity.GetGuid("Id")!.Value, entity.GetString("Stream"), entity.GetInt64("StreamVersion")!.Value, entity.GetInt64("Position")!.Value,
             entity.GetString("Type"), entity.GetInt32("Schema")!.Value, entity.GetDateTimeOffset("Time")!.Value,
-            entity.GetString("Actor"), entity.GetString("Region"), ReadData(entity));
+            entity.GetString("Actor"), entity.GetString("Region"), ReadData(entity), entity.GetInt64("Hlc") ?? 0);
 
     private static void WriteData(TableEntity entity, string data)
     {

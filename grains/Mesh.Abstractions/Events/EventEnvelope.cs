@@ -4,7 +4,9 @@ namespace Mesh.Abstractions.Events;
 /// One event as the store keeps it and consumers receive it. <see cref="Version"/> is its place in its stream
 /// (1, 2, ...); <see cref="Position"/> its place in the region's feed, which orders every stream's events as they
 /// were stored there (1, 2, ... with no gaps). <see cref="Type"/> and <see cref="SchemaVersion"/> say how to read
-/// <see cref="Data"/> (JSON); <see cref="Actor"/> is who caused it and <see cref="Region"/> where it happened first.
+/// <see cref="Data"/> (JSON); <see cref="Actor"/> is who caused it and <see cref="Region"/> where it happened first;
+/// <see cref="Hlc"/> is its hybrid logical clock stamp there (see <see cref="HybridTimestamp"/>), kept as it
+/// replicates, which orders conflicting writes the same way in every region.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record EventEnvelope(
@@ -17,7 +19,8 @@ public sealed record EventEnvelope(
     DateTimeOffset Timestamp,
     string Actor,
     string Region,
-    string Data);
+    string Data,
+    long Hlc = 0);
 
 /// <summary>An event to append: everything but its stream version and feed position, which the store assigns.</summary>
 [GenerateSerializer, Immutable]
@@ -28,7 +31,8 @@ public sealed record EventData(
     DateTimeOffset Timestamp,
     string Actor,
     string Region,
-    string Data);
+    string Data,
+    long Hlc = 0);
 
 /// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>, <c>usage/SILO</c>.</summary>
 public static class EventStreams

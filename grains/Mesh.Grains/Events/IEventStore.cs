@@ -23,6 +23,9 @@ public interface IEventStore
     /// <summary>The feed's events from position <paramref name="fromPosition"/> on, in order, at most <paramref name="maxCount"/>.</summary>
     Task<IReadOnlyList<EventEnvelope>> ReadFeedAsync(long fromPosition, int maxCount, CancellationToken cancellation = default);
 
+    /// <summary>Whether an event with this id is stored (replicated events are applied once, by id).</summary>
+    Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default);
+
     /// <summary>The position of the feed's last event (0 when empty).</summary>
     Task<long> GetFeedHeadAsync(CancellationToken cancellation = default);
 

@@ -50,12 +50,22 @@ public sealed class SqliteEventStore : IEventStore
                 actor     TEXT NOT NULL,
                 region    TEXT NOT NULL,
                 data      TEXT NOT NULL,
+                hlc       INTEGER NOT NULL DEFAULT 0,
                 UNIQUE (stream, version)
             );
             CREATE TABLE IF NOT EXISTS checkpoints (reader TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS snapshots (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, schema INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
             """;
         await command.ExecuteNonQueryAsync();
+        // Stores made before events carried a clock stamp get the column (old events read as 0).
+        await using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'hlc';";
+        if ((long)(await columns.ExecuteScalarAsync())! == 0)
+        {
+            await using var alter = connection.CreateCommand();
+            alter.CommandText = "ALTER TABLE events ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;";
+            await alter.ExecuteNonQueryAsync();
+        }
     }
 
     private async Task<SqliteConnection> OpenAsync(bool initialize = true)
@@ -90,11 +100,11 @@ public sealed class SqliteEventStore : IEventStore
             var stored = new List<EventEnvelope>(events.Count);
             await using var insert = connection.CreateCommand();
             insert.CommandText = """
-                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data)
-                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data)
+                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data, hlc)
+                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data, $hlc)
                 RETURNING position;
                 """;
-            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data" }
+            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data", "$hlc" }
                 .Select(name => insert.Parameters.Add(name, SqliteType.Text)).ToArray();
             var version = expectedVersion;
             foreach (var e in events)
@@ -109,6 +119,7 @@ public sealed class SqliteEventStore : IEventStore
                 parameters[6].Value = e.Actor;
                 parameters[7].Value = e.Region;
                 parameters[8].Value = e.Data;
+                parameters[9].Value = e.Hlc;
                 long position;
                 try
                 {
@@ -119,7 +130,7 @@ public sealed class SqliteEventStore : IEventStore
                     throw new ArgumentException($"event stream '{stream}': event id {e.Id} is already stored; nothing was appended", nameof(events), ex);
                 }
                 stored.Add(new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
-                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data));
+                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc));
             }
             await using var commit = connection.CreateCommand();
             commit.CommandText = "COMMIT;";
@@ -148,7 +159,7 @@ public sealed class SqliteEventStore : IEventStore
     {
         await using var connection = await OpenAsync();
         await using var query = connection.CreateCommand();
-        query.CommandText = $"SELECT id, stream, version, position, type, schema, timestamp, actor, region, data FROM events {where};";
+        query.CommandText = $"SELECT id, stream, version, position, type, schema, timestamp, actor, region, data, hlc FROM events {where};";
         if (key is not null) query.Parameters.AddWithValue("$key", key);
         query.Parameters.AddWithValue("$from", from);
         query.Parameters.AddWithValue("$max", max);
@@ -159,9 +170,18 @@ public sealed class SqliteEventStore : IEventStore
             result.Add(new EventEnvelope(
                 Guid.ParseExact(reader.GetString(0), "N"), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3),
                 reader.GetString(4), reader.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
-                reader.GetString(7), reader.GetString(8), reader.GetString(9)));
+                reader.GetString(7), reader.GetString(8), reader.GetString(9), reader.GetInt64(10)));
         }
         return result;
+    }
+
+    public async Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = "SELECT 1 FROM events WHERE id = $id;";
+        query.Parameters.AddWithValue("$id", id.ToString("N"));
+        return await query.ExecuteScalarAsync(cancellation) is not null;
     }
 
     public async Task<long> GetFeedHeadAsync(CancellationToken cancellation = default)

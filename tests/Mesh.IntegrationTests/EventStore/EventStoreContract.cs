@@ -13,7 +13,7 @@ public abstract class EventStoreContract
     protected abstract Task<IEventStore> NewStoreAsync();
 
     protected static EventData Event(string type, string data = "{}", string region = "local") =>
-        new(Guid.NewGuid(), type, 1, DateTimeOffset.UtcNow, "tester", region, data);
+        new(Guid.NewGuid(), type, 1, DateTimeOffset.UtcNow, "tester", region, data, HybridTimestamp.Pack(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 3));
 
     [Fact]
     public async Task Appended_events_read_back_in_order_with_versions_positions_and_metadata()
@@ -28,7 +28,9 @@ public abstract class EventStoreContract
         Assert.Equal([1L, 2, 3], events.Select(e => e.Position));
         Assert.Equal(["ModelVersionRegistered", "PolicyChanged", "VersionRetired"], events.Select(e => e.Type));
         var e0 = events[0];
-        Assert.Equal((first.Id, "model/a", 1, "tester", "local", """{"version":1}"""), (e0.Id, e0.Stream, e0.SchemaVersion, e0.Actor, e0.Region, e0.Data));
+        Assert.Equal((first.Id, "model/a", 1, "tester", "local", """{"version":1}""", first.Hlc), (e0.Id, e0.Stream, e0.SchemaVersion, e0.Actor, e0.Region, e0.Data, e0.Hlc));
+        Assert.True(await store.ContainsAsync(first.Id));
+        Assert.False(await store.ContainsAsync(Guid.NewGuid()));
         Assert.True(Math.Abs((e0.Timestamp - first.Timestamp).TotalMilliseconds) < 1);
         Assert.Equal(stored, events.Take(2));
         Assert.Equal([2L, 3], (await store.ReadStreamAsync("model/a", fromVersion: 2)).Select(e => e.Version));
