@@ -4,7 +4,7 @@ namespace Mesh.Abstractions.Events;
 /// A hybrid logical clock reading packed in a long: milliseconds since the Unix epoch in the high 48 bits, a
 /// counter in the low 16. Readings from one clock only grow, and a clock that has seen another region's reading
 /// stamps after it, so "later" means the same in every region even when their wall clocks disagree a little.
-/// Ties between regions are broken by region name (<see cref="Wins"/>).
+/// Ties between regions are broken by region name (<see cref="EventStamp.Beats"/>).
 /// </summary>
 public static class HybridTimestamp
 {
@@ -15,10 +15,6 @@ public static class HybridTimestamp
     public static long Milliseconds(long stamp) => stamp >> CounterBits;
 
     public static DateTimeOffset ToTime(long stamp) => DateTimeOffset.FromUnixTimeMilliseconds(Milliseconds(stamp));
-
-    /// <summary>Last writer wins: true when (<paramref name="stamp"/>, <paramref name="region"/>) is later than the current pair.</summary>
-    public static bool Wins(long stamp, string region, long currentStamp, string? currentRegion) =>
-        stamp > currentStamp || (stamp == currentStamp && string.CompareOrdinal(region, currentRegion ?? "") > 0);
 }
 
 /// <summary>A hybrid logical clock: thread-safe, one per process.</summary>

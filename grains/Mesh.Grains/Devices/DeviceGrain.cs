@@ -18,7 +18,7 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     protected override string Stream => EventStreams.Device(Id);
 
-    protected override void Apply(DeviceState state, object e) => state.Apply((DeviceEvent)e);
+    protected override void Apply(DeviceState state, object e, EventStamp stamp) => state.Apply((DeviceEvent)e);
 
     public async Task<DeviceInfo> RegisterAsync(DeviceRegistration registration)
     {

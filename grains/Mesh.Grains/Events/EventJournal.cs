@@ -11,16 +11,21 @@ namespace Mesh.Grains.Events;
 /// projections and subscribers hear of them at once. A lost announcement costs only latency: readers catch up
 /// from the store by position.
 /// </summary>
-public sealed class EventJournal(IEventStore store, IClusterClient client, IOptions<ClusterOptions> cluster, TimeProvider clock, ILogger<EventJournal> logger)
+public sealed class EventJournal(IEventStore store, IClusterClient client, IOptions<ClusterOptions> cluster, TimeProvider clock, HybridClock hlc, ILogger<EventJournal> logger)
 {
     /// <summary>This silo's region: its cluster id.</summary>
     public string Region => cluster.Value.ClusterId;
 
-    /// <summary>Appends events (objects of the types <see cref="EventCodec"/> knows) caused by the current actor.</summary>
-    public Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IEnumerable<object> events)
+    /// <summary>
+    /// Appends events (objects of the types <see cref="EventCodec"/> knows) caused by the current actor, stamped by
+    /// this silo's hybrid clock, and after <paramref name="after"/> (the stream's newest stamp), so that a grain
+    /// that moved to a silo whose clock lags still stamps its writes after its earlier ones.
+    /// </summary>
+    public Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IEnumerable<object> events, long after = 0)
     {
+        hlc.Observe(after);
         var now = clock.GetUtcNow();
-        return AppendAsync(stream, expectedVersion, events.Select(e => EventCodec.Encode(e, MeshActor.Current, Region, now)).ToList());
+        return AppendAsync(stream, expectedVersion, events.Select(e => EventCodec.Encode(e, MeshActor.Current, Region, now) with { Hlc = hlc.Next() }).ToList());
     }
 
     public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events)

@@ -15,7 +15,6 @@ public abstract class EventSourcedGrain<TState>(IEventStore store, EventJournal 
     where TState : class, new()
 {
     public const int SnapshotEvery = 50;
-    private const int SnapshotSchema = 1;
 
     protected TState State { get; private set; } = new();
 
@@ -24,8 +23,14 @@ public abstract class EventSourcedGrain<TState>(IEventStore store, EventJournal 
 
     protected abstract string Stream { get; }
 
-    /// <summary>Folds one event; never refuses (the change was checked before it was raised).</summary>
-    protected abstract void Apply(TState state, object e);
+    /// <summary>The newest clock stamp folded: new events are stamped after it.</summary>
+    protected long NewestHlc { get; private set; }
+
+    /// <summary>Folds one event with its stamp; never refuses (the change was checked before it was raised).</summary>
+    protected abstract void Apply(TState state, object e, EventStamp stamp);
+
+    /// <summary>The snapshot format; a snapshot of another format is ignored and the stream replayed whole.</summary>
+    protected virtual int SnapshotSchema => 1;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -36,25 +41,34 @@ public abstract class EventSourcedGrain<TState>(IEventStore store, EventJournal 
     private async Task LoadAsync(CancellationToken cancellation = default)
     {
         var state = new TState();
-        long version = 0;
-        if (await store.ReadSnapshotAsync(Stream, cancellation) is { SchemaVersion: SnapshotSchema } snapshot
-            && EventCodec.Deserialize<TState>(snapshot.Data) is { } folded)
+        long version = 0, newest = 0;
+        if (await store.ReadSnapshotAsync(Stream, cancellation) is { } snapshot && snapshot.SchemaVersion == SnapshotSchema
+            && EventCodec.Deserialize<Snapshot>(snapshot.Data) is { State: { } folded } saved)
         {
-            (state, version) = (folded, snapshot.Version);
+            (state, version, newest) = (folded, snapshot.Version, saved.NewestHlc);
         }
         foreach (var envelope in await store.ReadStreamAsync(Stream, version + 1, cancellation: cancellation))
         {
-            Apply(state, EventCodec.Decode(envelope));
+            Apply(state, EventCodec.Decode(envelope), EventStamp.Of(envelope));
             version = envelope.Version;
+            newest = Math.Max(newest, envelope.Hlc);
         }
-        (State, StreamVersion) = (state, version);
+        (State, StreamVersion, NewestHlc) = (state, version, newest);
     }
 
-    protected async Task RaiseAsync(params object[] events)
+    protected Task RaiseAsync(params object[] events) =>
+        AppendAsync(() => journal.AppendAsync(Stream, StreamVersion, events, NewestHlc), events);
+
+    /// <summary>Appends events that happened elsewhere (replicated), keeping their ids, stamps and regions.</summary>
+    protected Task AppendReplicatedAsync(IReadOnlyList<EventData> events) =>
+        AppendAsync(() => journal.AppendAsync(Stream, StreamVersion, events), events.Select(e => (object)e).ToArray());
+
+    private async Task AppendAsync(Func<Task<IReadOnlyList<EventEnvelope>>> append, object[] events)
     {
+        IReadOnlyList<EventEnvelope> stored;
         try
         {
-            await journal.AppendAsync(Stream, StreamVersion, events);
+            stored = await append();
         }
         catch (EventStreamConflictException)
         {
@@ -63,13 +77,17 @@ public abstract class EventSourcedGrain<TState>(IEventStore store, EventJournal 
             throw;
         }
         var before = StreamVersion;
-        foreach (var e in events) Apply(State, e);
-        StreamVersion += events.Length;
+        foreach (var envelope in stored)
+        {
+            Apply(State, EventCodec.Decode(envelope), EventStamp.Of(envelope));
+            NewestHlc = Math.Max(NewestHlc, envelope.Hlc);
+        }
+        StreamVersion += stored.Count;
         if (StreamVersion / SnapshotEvery > before / SnapshotEvery)
         {
             try
             {
-                await store.SaveSnapshotAsync(new StreamSnapshot(Stream, StreamVersion, SnapshotSchema, EventCodec.Serialize(State)));
+                await store.SaveSnapshotAsync(new StreamSnapshot(Stream, StreamVersion, SnapshotSchema, EventCodec.Serialize(new Snapshot(State, NewestHlc))));
             }
             catch (Exception e)
             {
@@ -78,4 +96,7 @@ public abstract class EventSourcedGrain<TState>(IEventStore store, EventJournal 
             }
         }
     }
+
+    /// <summary>What a snapshot holds: the folded state and the newest stamp folded into it.</summary>
+    public sealed record Snapshot(TState State, long NewestHlc);
 }

@@ -30,6 +30,7 @@ public static class MeshServingExtensions
         services.AddMetrics();
         services.AddSingleton<MeshMetrics>();
 
+        services.AddSingleton<HybridClock>();
         services.AddSingleton<EventJournal>();
 
         services.AddSingleton<ModelVersionDirectory>();

@@ -27,7 +27,9 @@ public sealed class ModelGrain(
 
     protected override string Stream => EventStreams.Model(Name);
 
-    protected override void Apply(ModelState state, object e) => state.Apply((ModelEvent)e, Name);
+    protected override int SnapshotSchema => 2;
+
+    protected override void Apply(ModelState state, object e, EventStamp stamp) => state.Apply((ModelEvent)e, Name, stamp);
 
     public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null)
     {
@@ -35,25 +37,24 @@ public sealed class ModelGrain(
         if (onnx is null || onnx.Length == 0)
             throw new InvalidModelException(Name, "the file is empty");
         lineage ??= ModelLineage.None;
-        if (lineage.ParentVersion is int parent && Find(parent, requireModel: false) is null)
+        string? parentArtifact = null;
+        if (lineage.ParentVersion is int parent && (parentArtifact = State.ArtifactOfNumber(parent)) is null)
             throw new InvalidLifecycleChangeException(Name, "deploy", $"the lineage names parent version {parent}, which does not exist");
 
         // Load before storing anything: a file ONNX Runtime rejects leaves no artifact and no version behind.
         var signature = ModelSignatureReader.Read(Name, onnx, inference.Value.Session);
         var sha256 = ArtifactHash.Of(onnx);
 
-        var existing = State.Versions.Find(v => v.ArtifactSha256 == sha256);
-        if (existing is not null)
+        if (State.NumberOf(sha256) is > 0 and var existing)
         {
-            if (makeDefault && State.DefaultVersion != existing.Version)
-                await PromoteAsync(existing.Version);
-            return existing;
+            if (makeDefault && (State.DefaultArtifact != sha256 || State.Traffic?.Split is not null))
+                await PromoteAsync(existing);
+            return Find(State.NumberOf(sha256))!;
         }
 
         await artifacts.PutAsync(sha256, onnx);
-        var number = State.Versions.Count == 0 ? 1 : State.Versions.Max(v => v.Version) + 1;
-        await RaiseAsync(new ModelVersionRegistered(number, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault));
-
+        await RaiseAsync(new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact));
+        var number = State.NumberOf(sha256);
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
         return Find(number)!;
     }
@@ -64,9 +65,9 @@ public sealed class ModelGrain(
 
     public async Task<ModelInfo> PromoteAsync(int version)
     {
-        Serving(version, "promote");
-        if (State.DefaultVersion != version || State.Traffic is not null)
-            await RaiseAsync(new ModelVersionPromoted(version));
+        var artifact = Serving(version, "promote");
+        if (State.DefaultArtifact != artifact || State.Traffic?.Split is not null)
+            await RaiseAsync(new ModelVersionPromoted(version, artifact));
         return Info();
     }
 
@@ -87,43 +88,32 @@ public sealed class ModelGrain(
         var sum = weights.Sum(w => w.Percent);
         if (sum != 100)
             throw new InvalidLifecycleChangeException(Name, change, $"the weights sum to {sum}, not 100");
-        await RaiseAsync(new ModelTrafficSplitSet(weights.OrderBy(w => w.Version).ToArray()));
+        var ordered = weights.OrderBy(w => w.Version).ToArray();
+        await RaiseAsync(new ModelTrafficSplitSet(ordered, ordered.Select(w => State.ArtifactOfNumber(w.Version)!).ToArray(), State.DefaultArtifact));
         return Info();
     }
 
     public async Task<ModelInfo> SetShadowAsync(int? version)
     {
-        Info();
+        var info = Info();
+        string? artifact = null;
         if (version is int v)
         {
-            Serving(v, "shadow");
-            if (State.Traffic is null && State.DefaultVersion == v)
+            artifact = Serving(v, "shadow");
+            if (info.Traffic is null && info.DefaultVersion == v)
                 throw new InvalidLifecycleChangeException(Name, "shadow", $"version {v} already takes all traffic; a shadow must be another version");
         }
-        if (State.ShadowVersion != version)
-            await RaiseAsync(new ModelShadowSet(version));
+        if (info.ShadowVersion != version)
+            await RaiseAsync(new ModelShadowSet(version, artifact));
         return Info();
     }
 
     public async Task<ModelInfo> RollbackAsync()
     {
-        Info();
-        int from, to;
-        if (State.Traffic is { } split)
-        {
-            // A canary is running: all traffic goes back to the version that had all of it before the split.
-            from = split.Where(w => w.Version != State.DefaultVersion).MaxBy(w => w.Percent)!.Version;
-            to = State.DefaultVersion;
-        }
-        else
-        {
-            var history = State.FullTrafficHistory;
-            var previous = history.Take(history.Count - 1).Reverse().Cast<int?>().FirstOrDefault(v => Find(v!.Value) is { Retired: false });
-            if (previous is null)
-                throw new InvalidLifecycleChangeException(Name, "rollback", $"no version had all traffic before version {State.DefaultVersion}");
-            (from, to) = (State.DefaultVersion, previous.Value);
-        }
-        await RaiseAsync(new ModelRolledBack(from, to));
+        var info = Info();
+        if (State.RollbackTarget() is not var (from, to))
+            throw new InvalidLifecycleChangeException(Name, "rollback", $"no version had all traffic before version {info.DefaultVersion}");
+        await RaiseAsync(new ModelRolledBack(State.NumberOf(from), State.NumberOf(to), from, to));
         return Info();
     }
 
@@ -132,11 +122,12 @@ public sealed class ModelGrain(
         const string change = "retire";
         var found = Find(version)!;
         if (found.Retired) return Info();
-        if (State.Traffic is { } split && split.Any(w => w.Version == version))
+        var info = Info();
+        if (info.Traffic is { } split && split.Any(w => w.Version == version))
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} is in the traffic split; set a split without it first");
-        if (State.Traffic is null && State.DefaultVersion == version)
+        if (info.Traffic is null && info.DefaultVersion == version)
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} takes all traffic; promote another version first");
-        await RaiseAsync(new ModelVersionRetired(version));
+        await RaiseAsync(new ModelVersionRetired(version, found.ArtifactSha256));
         return Info();
     }
 
@@ -148,27 +139,21 @@ public sealed class ModelGrain(
         return Info();
     }
 
-    private ModelInfo Info()
+    private ModelInfo Info() => State.HasVersions ? State.ToInfo(Name) : throw new ModelNotFoundException(Name);
+
+    private ModelVersionInfo? Find(int version)
     {
-        if (State.Versions.Count == 0)
-            throw new ModelNotFoundException(Name);
-        return State.ToInfo(Name);
+        var versions = Info().Versions;
+        return Array.Find(versions, v => v.Version == version)
+            ?? throw new ModelVersionNotFoundException(Name, version, versions.Select(v => v.Version).ToArray());
     }
 
-    private ModelVersionInfo? Find(int version, bool requireModel = true)
+    // A version a change may send traffic to: it exists and is not retired. Returns its artifact.
+    private string Serving(int version, string change)
     {
-        if (State.Versions.Count == 0)
-            return requireModel ? throw new ModelNotFoundException(Name) : null;
-        var found = State.Versions.Find(v => v.Version == version);
-        return found is not null || !requireModel
-            ? found
-            : throw new ModelVersionNotFoundException(Name, version, State.Versions.Select(v => v.Version).ToArray());
-    }
-
-    // A version a change may send traffic to: it exists and is not retired.
-    private void Serving(int version, string change)
-    {
-        if (Find(version)!.Retired)
+        var found = Find(version)!;
+        if (found.Retired)
             throw new InvalidLifecycleChangeException(Name, change, $"version {version} is retired");
+        return found.ArtifactSha256;
     }
 }

@@ -4,64 +4,129 @@ using Mesh.Abstractions.Models;
 namespace Mesh.Grains.Models;
 
 /// <summary>
-/// A model's state as the fold of its events. <see cref="Apply"/> never refuses: the model grain checks a change
-/// against the state before it raises the event, so replaying stored events always succeeds.
+/// A model's state as the fold of its events, the same in every region once they have the same events, whatever
+/// order they arrived in:
+/// <list type="bullet">
+/// <item>versions are identified by artifact hash and numbered by registration stamp (clock, region), so
+/// registrations commute; the same bytes registered twice are one version;</item>
+/// <item>traffic (default version and split), shadow and policy are registers: the write with the later stamp
+/// wins;</item>
+/// <item>retirement is a set that only grows; rollback's history is every full-traffic assignment ordered by
+/// stamp, minus those a rollback undid.</item>
+/// </list>
+/// <see cref="Apply"/> never refuses: the model grain checks a change against the state before it raises the event.
 /// Snapshots store this class as JSON.
 /// </summary>
 public sealed class ModelState
 {
-    public List<ModelVersionInfo> Versions { get; set; } = [];
-    public int DefaultVersion { get; set; }
+    public List<RegisteredVersion> Registered { get; set; } = [];
+    public TrafficRegister? Traffic { get; set; }
+    public string? ShadowArtifact { get; set; }
+    public EventStamp? ShadowStamp { get; set; }
     public ServingPolicy? Policy { get; set; }
-    public TrafficWeight[]? Traffic { get; set; }
-    public int? ShadowVersion { get; set; }
+    public EventStamp? PolicyStamp { get; set; }
+    public HashSet<string> RetiredArtifacts { get; set; } = new(StringComparer.Ordinal);
+    public List<StampedArtifact> FullTraffic { get; set; } = [];
+    public List<StampedArtifact> RolledBack { get; set; } = [];
 
-    /// <summary>Versions that had all traffic, oldest first: what rollback goes back along.</summary>
-    public List<int> FullTrafficHistory { get; set; } = [];
-
-    public void Apply(ModelEvent e, string model)
+    public void Apply(ModelEvent e, string model, EventStamp stamp)
     {
         switch (e)
         {
             case ModelVersionRegistered r:
-                Versions.Add(new ModelVersionInfo(model, r.Version, r.ArtifactSha256, r.ArtifactBytes, r.Signature, r.RegisteredAt, r.Lineage));
-                if (r.MakeDefault || Versions.Count == 1) TakeAllTraffic(r.Version);
+                if (Registered.FindIndex(v => v.Event.ArtifactSha256 == r.ArtifactSha256) is var at and >= 0)
+                {
+                    // The same bytes registered elsewhere too: one version, dated by its first registration.
+                    if (stamp.CompareTo(Registered[at].Stamp) < 0) Registered[at] = new RegisteredVersion(r, stamp);
+                }
+                else
+                {
+                    Registered.Add(new RegisteredVersion(r, stamp));
+                }
+                Registered.Sort((a, b) => a.Stamp.CompareTo(b.Stamp) is var c and not 0 ? c : string.CompareOrdinal(a.Event.ArtifactSha256, b.Event.ArtifactSha256));
+                if (r.MakeDefault) TakeAllTraffic(r.ArtifactSha256, stamp);
                 break;
-            case ModelVersionPromoted p:
-                TakeAllTraffic(p.Version);
+            case ModelVersionPromoted p when ArtifactOf(p.Artifact, p.Version) is { } promoted:
+                TakeAllTraffic(promoted, stamp);
                 break;
             case ModelTrafficSplitSet s:
-                if (s.Weights.Length == 1) TakeAllTraffic(s.Weights[0].Version);
-                else Traffic = s.Weights;
+                var weights = s.Weights.Select((w, i) => new ArtifactWeight(ArtifactOf(s.Artifacts?[i], w.Version) ?? "", w.Percent)).Where(w => w.Artifact != "").ToList();
+                if (weights.Count == 1) TakeAllTraffic(weights[0].Artifact, stamp);
+                else if (stamp.Beats(Traffic?.Stamp))
+                    Traffic = new TrafficRegister(ArtifactOf(s.StableArtifact, null) ?? DefaultArtifact ?? weights[0].Artifact, weights, stamp);
                 break;
-            case ModelShadowSet s:
-                ShadowVersion = s.Version;
+            case ModelShadowSet s when stamp.Beats(ShadowStamp):
+                (ShadowArtifact, ShadowStamp) = (s.Version is null ? null : ArtifactOf(s.Artifact, s.Version), stamp);
                 break;
             case ModelRolledBack r:
-                // The version rolled back from leaves the history, so a second rollback goes further back.
-                if (Traffic is null && FullTrafficHistory.Count > 0 && FullTrafficHistory[^1] == r.FromVersion)
-                    FullTrafficHistory.RemoveAt(FullTrafficHistory.Count - 1);
-                TakeAllTraffic(r.ToVersion);
+                if (ArtifactOf(r.FromArtifact, r.FromVersion) is { } from) RolledBack.Add(new StampedArtifact(from, stamp));
+                if (ArtifactOf(r.ToArtifact, r.ToVersion) is { } to) TakeAllTraffic(to, stamp);
                 break;
-            case ModelVersionRetired r:
-                var index = Versions.FindIndex(v => v.Version == r.Version);
-                if (index >= 0) Versions[index] = Versions[index] with { Retired = true };
-                if (ShadowVersion == r.Version) ShadowVersion = null;
-                FullTrafficHistory.RemoveAll(v => v == r.Version);
+            case ModelVersionRetired r when ArtifactOf(r.Artifact, r.Version) is { } retired:
+                RetiredArtifacts.Add(retired);
                 break;
-            case ModelPolicyChanged p:
-                Policy = p.Policy;
+            case ModelPolicyChanged p when stamp.Beats(PolicyStamp):
+                (Policy, PolicyStamp) = (p.Policy, stamp);
                 break;
         }
     }
 
-    private void TakeAllTraffic(int version)
+    private void TakeAllTraffic(string artifact, EventStamp stamp)
     {
-        DefaultVersion = version;
-        Traffic = null;
-        if (ShadowVersion == version) ShadowVersion = null;
-        if (FullTrafficHistory.Count == 0 || FullTrafficHistory[^1] != version) FullTrafficHistory.Add(version);
+        FullTraffic.Add(new StampedArtifact(artifact, stamp));
+        if (stamp.Beats(Traffic?.Stamp)) Traffic = new TrafficRegister(artifact, null, stamp);
     }
 
-    public ModelInfo ToInfo(string model) => new(model, DefaultVersion, Versions.ToArray(), Policy, Traffic, ShadowVersion);
+    // Events from before artifacts were named in them carry only numbers, which were stable then.
+    private string? ArtifactOf(string? artifact, int? version) =>
+        artifact ?? (version is int v && v >= 1 && v <= Registered.Count ? Registered[v - 1].Event.ArtifactSha256 : null);
+
+    public int NumberOf(string artifact) => Registered.FindIndex(v => v.Event.ArtifactSha256 == artifact) + 1;
+
+    public string? ArtifactOfNumber(int version) => version >= 1 && version <= Registered.Count ? Registered[version - 1].Event.ArtifactSha256 : null;
+
+    /// <summary>The version predicts that name none go to when there is no split: the last full-traffic write, else the first registered.</summary>
+    public string? DefaultArtifact => Traffic?.DefaultArtifact ?? (Registered.Count > 0 ? Registered[0].Event.ArtifactSha256 : null);
+
+    public bool HasVersions => Registered.Count > 0;
+
+    public List<ModelVersionInfo> Versions(string model) => Registered.Select((v, i) =>
+    {
+        var r = v.Event;
+        var lineage = r.ParentArtifact is { } parent && NumberOf(parent) is > 0 and var number ? r.Lineage with { ParentVersion = number } : r.Lineage;
+        return new ModelVersionInfo(model, i + 1, r.ArtifactSha256, r.ArtifactBytes, r.Signature, r.RegisteredAt, lineage, RetiredArtifacts.Contains(r.ArtifactSha256));
+    }).ToList();
+
+    public TrafficWeight[]? TrafficWeights =>
+        Traffic?.Split is { Count: > 1 } split ? split.Select(w => new TrafficWeight(NumberOf(w.Artifact), w.Percent)).OrderBy(w => w.Version).ToArray() : null;
+
+    /// <summary>
+    /// Where a rollback goes from and to: from a split, back to its stable version; otherwise to the version that
+    /// had all traffic before the current one (not retired, not undone by an earlier rollback). Null: nowhere.
+    /// </summary>
+    public (string From, string To)? RollbackTarget()
+    {
+        if (DefaultArtifact is not { } current) return null;
+        if (Traffic?.Split is { Count: > 1 } split)
+            return (split.Where(w => w.Artifact != Traffic.DefaultArtifact).MaxBy(w => w.Percent)!.Artifact, Traffic.DefaultArtifact);
+        var history = FullTraffic
+            .Where(e => !RolledBack.Any(r => r.Artifact == e.Artifact && e.Stamp.CompareTo(r.Stamp) < 0))
+            .OrderBy(e => e.Stamp.Hlc).ThenBy(e => e.Stamp.Region, StringComparer.Ordinal)
+            .Select(e => e.Artifact).ToList();
+        var to = history.AsEnumerable().Reverse().FirstOrDefault(a => a != current && !RetiredArtifacts.Contains(a));
+        return to is null ? null : (current, to);
+    }
+
+    public ModelInfo ToInfo(string model) =>
+        new(model, DefaultArtifact is { } d ? NumberOf(d) : 0, Versions(model).ToArray(), Policy, TrafficWeights,
+            ShadowArtifact is { } s && !RetiredArtifacts.Contains(s) ? NumberOf(s) : null);
 }
+
+public sealed record RegisteredVersion(ModelVersionRegistered Event, EventStamp Stamp);
+
+public sealed record ArtifactWeight(string Artifact, int Percent);
+
+public sealed record StampedArtifact(string Artifact, EventStamp Stamp);
+
+/// <summary>The traffic register: the version with all traffic (or the stable one under a split), the split if any, and the stamp of the write.</summary>
+public sealed record TrafficRegister(string DefaultArtifact, List<ArtifactWeight>? Split, EventStamp Stamp);

@@ -14,15 +14,17 @@ public sealed class CatalogProjectionGrain(IEventStore store, ILogger<CatalogPro
 {
     protected override string Name => "catalog";
 
+    protected override int SnapshotSchema => 2;
+
     protected override void Apply(EventEnvelope envelope)
     {
         if (!envelope.Stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)) return;
         var model = envelope.Stream[EventStreams.ModelPrefix.Length..];
         var e = (ModelEvent)EventCodec.Decode(envelope);
         if (!View.TryGetValue(model, out var state)) View[model] = state = new ModelState();
-        state.Apply(e, model);
+        state.Apply(e, model, EventStamp.Of(envelope));
     }
 
     public async Task<ModelInfo[]> ListAsync() =>
-        (await CurrentAsync()).Where(m => m.Value.Versions.Count > 0).Select(m => m.Value.ToInfo(m.Key)).ToArray();
+        (await CurrentAsync()).Where(m => m.Value.HasVersions).Select(m => m.Value.ToInfo(m.Key)).ToArray();
 }

@@ -18,12 +18,14 @@ public abstract class ProjectionGrain<TState>(IEventStore store, ILogger logger)
     where TState : class, new()
 {
     private const int PageSize = 500;
-    private const int SnapshotSchema = 1;
     private static readonly TimeSpan SaveEvery = TimeSpan.FromSeconds(2);
 
     protected TState View { get; private set; } = new();
     private long _position;
     private long _saved;
+
+    /// <summary>The snapshot format; a snapshot of another format is ignored and the read model folded again.</summary>
+    protected virtual int SnapshotSchema => 1;
 
     /// <summary>The read model's name: its snapshot stream is <c>projection/NAME</c>.</summary>
     protected abstract string Name { get; }
@@ -35,7 +37,7 @@ public abstract class ProjectionGrain<TState>(IEventStore store, ILogger logger)
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (await store.ReadSnapshotAsync(SnapshotStream, cancellationToken) is { SchemaVersion: SnapshotSchema } snapshot)
+        if (await store.ReadSnapshotAsync(SnapshotStream, cancellationToken) is { } snapshot && snapshot.SchemaVersion == SnapshotSchema)
         {
             try
             {

@@ -55,10 +55,11 @@ public class DeviceTwinTests(TwoSiloCluster fixture)
         var store = new SqliteEventStore(fixture.DataDirectory);
         var snapshot = await store.ReadSnapshotAsync(EventStreams.Model(model));
         Assert.Equal(EventSourcedGrain<object>.SnapshotEvery, snapshot!.Version);
+        Assert.Equal(2, snapshot.SchemaVersion);
         // What an activation does: the snapshot, then the events after it.
-        var state = EventCodec.Deserialize<Mesh.Grains.Models.ModelState>(snapshot.Data)!;
+        var state = EventCodec.Deserialize<EventSourcedGrain<Mesh.Grains.Models.ModelState>.Snapshot>(snapshot.Data)!.State;
         foreach (var e in await store.ReadStreamAsync(EventStreams.Model(model), snapshot.Version + 1))
-            state.Apply((ModelEvent)EventCodec.Decode(e), model);
+            state.Apply((ModelEvent)EventCodec.Decode(e), model, EventStamp.Of(e));
         Assert.Equal(EventCodec.Serialize(await fixture.Mesh.GetModelAsync(model)), EventCodec.Serialize(state.ToInfo(model)));
         Assert.Equal(160, state.Policy!.MaxQueueSize);
     }

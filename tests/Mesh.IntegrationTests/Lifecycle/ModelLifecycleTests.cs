@@ -180,7 +180,9 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
              "model.traffic-split-set", "model.rolled-back", "model.version-retired"],
             events.Select(e => e.Type));
         Assert.All(events, e => Assert.Equal(("system", fixture.Cluster.Options.ClusterId), (e.Actor, e.Region)));
-        Assert.Equal(new ModelRolledBack(3, 1), EventCodec.Decode(events[5]));
+        var info = await fixture.Mesh.GetModelAsync(model);
+        Assert.Equal(new ModelRolledBack(3, 1, info.FindVersion(3)!.ArtifactSha256, info.FindVersion(1)!.ArtifactSha256), EventCodec.Decode(events[5]));
+        Assert.All(events.Zip(events.Skip(1)), pair => Assert.True(pair.Second.Hlc > pair.First.Hlc, "stamps grow along a stream"));
     }
 
     [Fact]
