@@ -36,8 +36,10 @@ public static class EventCodec
 
     private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);
 
-    public static string TypeName(object e) =>
-        ByType.TryGetValue(e.GetType(), out var name) ? name : throw new ArgumentException($"{e.GetType().Name} is not a stored event type", nameof(e));
+    public static string TypeName(object e) => TypeName(e.GetType());
+
+    public static string TypeName(Type type) =>
+        ByType.TryGetValue(type, out var name) ? name : throw new ArgumentException($"{type.Name} is not a stored event type", nameof(type));
 
     /// <summary>An event ready to append, stamped with who caused it, where, and when.</summary>
     public static EventData Encode(object e, string actor, string region, DateTimeOffset timestamp) =>

@@ -32,6 +32,8 @@ public static class MeshTelemetry
         public const string UsageCompute = "mesh.usage.compute";
         public const string UsageQueue = "mesh.usage.queue";
         public const string ShadowComparisons = "mesh.shadow.comparisons";
+        public const string ReplicatedEvents = "mesh.replication.events";
+        public const string ReplicationLag = "mesh.replication.lag";
     }
 
     public static class Tags
@@ -44,5 +46,7 @@ public static class MeshTelemetry
         public const string Caller = "mesh.caller";
         public const string ErrorType = "error.type";
         public const string ShadowVersion = "mesh.shadow.version";
+        public const string Peer = "mesh.region.peer";
+        public const string FromRegion = "mesh.region.from";
     }
 }

@@ -2,6 +2,7 @@ using Mesh.Abstractions.Events;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Events;
 using Mesh.Grains.Inference;
+using Mesh.Grains.Replication;
 using Mesh.Grains.Storage;
 using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,6 +33,9 @@ public static class MeshServingExtensions
 
         services.AddSingleton<HybridClock>();
         services.AddSingleton<EventJournal>();
+        services.AddValidatedOptions<RegionOptions>(RegionOptions.Section);
+        services.AddSingleton<PeerConnections>();
+        services.AddHostedService<ReplicationStarter>();
 
         services.AddSingleton<ModelVersionDirectory>();
         services.AddSingleton<SessionPool>();

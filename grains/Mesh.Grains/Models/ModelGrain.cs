@@ -4,6 +4,7 @@ using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Events;
+using Mesh.Grains.Replication;
 using Mesh.Grains.Storage;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Logging;
@@ -21,8 +22,9 @@ public sealed class ModelGrain(
     IArtifactStore artifacts,
     IOptions<InferenceOptions> inference,
     TimeProvider clock,
-    ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain
+    ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain, IModelReplicaGrain
 {
+    private readonly IEventStore _store = store;
     private string Name => this.GetPrimaryKeyString();
 
     protected override string Stream => EventStreams.Model(Name);
@@ -60,6 +62,17 @@ public sealed class ModelGrain(
     }
 
     public Task<ModelInfo> GetAsync() => Task.FromResult(Info());
+
+    public async Task ApplyReplicatedAsync(EventData[] events)
+    {
+        var fresh = new List<EventData>(events.Length);
+        foreach (var e in events)
+        {
+            if (!await _store.ContainsAsync(e.Id)) fresh.Add(e);
+        }
+        // An append holds at most 32 events; a long gap arrives in several.
+        foreach (var chunk in fresh.Chunk(EventStoreRules.MaxEventsPerAppend)) await AppendReplicatedAsync(chunk);
+    }
 
     public Task<ModelVersionInfo> GetVersionAsync(int version) => Task.FromResult(Find(version)!);
 

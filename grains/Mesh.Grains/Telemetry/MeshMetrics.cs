@@ -43,6 +43,8 @@ public sealed class MeshMetrics
     private readonly Counter<double> _usageCompute;
     private readonly Counter<double> _usageQueue;
     private readonly Counter<long> _shadowComparisons;
+    private readonly Counter<long> _replicatedEvents;
+    private readonly Histogram<double> _replicationLag;
     private readonly KeyValuePair<string, object?> _silo;
 
     public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo)
@@ -65,7 +67,16 @@ public sealed class MeshMetrics
         _usageQueue = meter.CreateCounter<double>(MeshTelemetry.Instruments.UsageQueue, "ms", "Queue time per caller");
         _shadowComparisons = meter.CreateCounter<long>(MeshTelemetry.Instruments.ShadowComparisons, "{request}",
             "Predicts copied to a model's shadow version, by outcome: agree, disagree or error");
+        _replicatedEvents = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicatedEvents, "{event}", "Events shipped to a peer region");
+        _replicationLag = meter.CreateHistogram<double>(MeshTelemetry.Instruments.ReplicationLag, "ms",
+            "Time from an event being stored in its region to its arrival in this one");
     }
+
+    public void Replicated(string peer, int events) =>
+        _replicatedEvents.Add(events, new TagList { _silo, { MeshTelemetry.Tags.Peer, peer } });
+
+    public void ReplicationLag(string fromRegion, double milliseconds) =>
+        _replicationLag.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });
 
     public void ShadowCompared(string model, int version, int shadowVersion, string outcome) =>
         _shadowComparisons.Add(1, new TagList

@@ -1,0 +1,35 @@
+using Mesh.Abstractions.Events;
+
+namespace Mesh.Abstractions.Grains;
+
+/// <summary>
+/// The link from this region to one peer (key: the peer's name): ships the events that happened here, in feed
+/// order, at least once, and keeps its position in the store so that a restart resumes where it stopped.
+/// </summary>
+public interface IReplicatorGrain : IGrainWithStringKey
+{
+    /// <summary>Makes sure the link runs (activations come and go; the silos call this now and then).</summary>
+    Task StartAsync();
+
+    Task<ReplicationStatus> GetStatusAsync();
+}
+
+/// <summary>Where a link stands: the last feed position shipped, the feed's head, and the last failure, if any.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ReplicationStatus(string Peer, long ShippedPosition, long HeadPosition, DateTimeOffset? LastShippedAt, string? LastError, long EventsShipped);
+
+/// <summary>
+/// Receives a peer region's events (and the artifacts they name) in this region. A stateless worker: links from
+/// several peers do not queue behind one activation.
+/// </summary>
+public interface IReplicationInboxGrain : IGrainWithIntegerKey
+{
+    /// <summary>Applies events that happened in <paramref name="fromRegion"/>, in order; events already here are skipped by id.</summary>
+    Task ApplyAsync(string fromRegion, EventEnvelope[] events);
+
+    /// <summary>Stores an artifact a replicated version names; its hash is checked first.</summary>
+    Task PutArtifactAsync(string sha256, byte[] bytes);
+
+    /// <summary>Whether this region holds the artifact already (so a link need not send it again).</summary>
+    Task<bool> HasArtifactAsync(string sha256);
+}

@@ -1,0 +1,62 @@
+using Mesh.Abstractions.Events;
+using Mesh.Abstractions.Grains;
+using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
+using Orleans.Concurrency;
+
+namespace Mesh.Grains.Replication;
+
+/// <summary>
+/// Hands a peer's events to the grains that own their streams here, stream by stream in order, and stores the
+/// artifacts they name. Each stream's owner skips events it already holds, so shipping twice changes nothing.
+/// </summary>
+[StatelessWorker]
+public sealed class ReplicationInboxGrain(IArtifactStore artifacts, HybridClock clock, MeshMetrics metrics) : Grain, IReplicationInboxGrain
+{
+    public async Task ApplyAsync(string fromRegion, EventEnvelope[] events)
+    {
+        foreach (var stream in events.GroupBy(e => e.Stream))
+        {
+            if (!stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)) continue;
+            var model = stream.Key[EventStreams.ModelPrefix.Length..];
+            var data = stream.OrderBy(e => e.Position)
+                .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc))
+                .ToArray();
+            await GrainFactory.GetGrain<IModelReplicaGrain>(model).ApplyReplicatedAsync(data);
+        }
+        var now = DateTimeOffset.UtcNow;
+        foreach (var e in events)
+        {
+            clock.Observe(e.Hlc);
+            metrics.ReplicationLag(fromRegion, (now - e.Timestamp).TotalMilliseconds);
+        }
+    }
+
+    public async Task PutArtifactAsync(string sha256, byte[] bytes)
+    {
+        var actual = ArtifactHash.Of(bytes);
+        if (actual != sha256)
+            throw new ArgumentException($"artifact {sha256}: the bytes sent hash to {actual}", nameof(bytes));
+        await artifacts.PutAsync(sha256, bytes);
+    }
+
+    public async Task<bool> HasArtifactAsync(string sha256)
+    {
+        try
+        {
+            await artifacts.GetLocalFileAsync(sha256);
+            return true;
+        }
+        catch (ArtifactNotFoundException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>The side of a model grain that replication uses: apply events that happened in another region.</summary>
+public interface IModelReplicaGrain : IGrainWithStringKey
+{
+    /// <summary>Appends and folds the events not already in the stream (by id), in the order given.</summary>
+    Task ApplyReplicatedAsync(EventData[] events);
+}

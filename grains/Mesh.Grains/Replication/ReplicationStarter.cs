@@ -1,0 +1,44 @@
+using Mesh.Abstractions.Grains;
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Grains.Replication;
+
+/// <summary>
+/// Keeps a link running to every configured peer: each silo asks each link to start now and then, so a link
+/// lost with its silo is started again within seconds on another.
+/// </summary>
+public sealed class ReplicationStarter(IGrainFactory grains, IHostApplicationLifetime lifetime, IOptions<RegionOptions> regions, ILogger<ReplicationStarter> logger) : BackgroundService
+{
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(5);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (regions.Value.Peers.Count == 0) return;
+        if (!await lifetime.WaitForStartAsync(stoppingToken)) return;
+        using var timer = new PeriodicTimer(Every);
+        do
+        {
+            foreach (var peer in regions.Value.Peers)
+            {
+                try
+                {
+                    await grains.GetGrain<IReplicatorGrain>(peer.Name).StartAsync();
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    logger.LogWarning(e, "Could not start the replication link to {Peer}; trying again", peer.Name);
+                }
+            }
+        } while (await WaitAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try { return await timer.WaitForNextTickAsync(stoppingToken); }
+        catch (OperationCanceledException) { return false; }
+    }
+}

@@ -1,0 +1,94 @@
+using Mesh.Abstractions.Events;
+using Mesh.Abstractions.Grains;
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Events;
+using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Mesh.Grains.Replication;
+
+/// <summary>
+/// Ships this region's own events of replicated streams (models) to one peer, in feed order. It reads the feed
+/// from its saved position, sends the artifacts new versions name and then the events, and saves the position
+/// only after the peer took them: a crash or a dead peer means the same events go again, and the peer applies
+/// each event id once. Events that came from other regions are not forwarded: every region ships its own to all.
+/// </summary>
+public sealed class ReplicatorGrain(
+    IEventStore store,
+    IArtifactStore artifacts,
+    PeerConnections peers,
+    MeshMetrics metrics,
+    IOptions<RegionOptions> regions,
+    IOptions<ClusterOptions> cluster,
+    ILogger<ReplicatorGrain> logger) : Grain, IReplicatorGrain
+{
+    private long _shipped;
+    private long _head;
+    private long _eventsShipped;
+    private DateTimeOffset? _lastShippedAt;
+    private string? _lastError;
+    private IGrainTimer? _timer;
+
+    private string Peer => this.GetPrimaryKeyString();
+    private string Checkpoint => "replication/" + Peer;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _shipped = await store.GetCheckpointAsync(Checkpoint, cancellationToken);
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    public Task StartAsync()
+    {
+        _timer ??= this.RegisterGrainTimer(ShipAsync, new GrainTimerCreationOptions(TimeSpan.Zero, regions.Value.ReplicationInterval) { KeepAlive = true });
+        return Task.CompletedTask;
+    }
+
+    public async Task<ReplicationStatus> GetStatusAsync()
+    {
+        _head = await store.GetFeedHeadAsync();
+        return new ReplicationStatus(Peer, _shipped, _head, _lastShippedAt, _lastError, _eventsShipped);
+    }
+
+    private async Task ShipAsync()
+    {
+        var local = cluster.Value.ClusterId;
+        while (true)
+        {
+            var page = await store.ReadFeedAsync(_shipped + 1, regions.Value.BatchSize);
+            if (page.Count == 0) return;
+            var ours = page.Where(e => e.Region == local && e.Stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)).ToArray();
+            if (ours.Length > 0)
+            {
+                try
+                {
+                    var inbox = (await peers.GetAsync(Peer)).GetGrain<IReplicationInboxGrain>(0);
+                    foreach (var registered in ours.Where(e => e.Type == EventCodec.TypeName(typeof(ModelVersionRegistered))))
+                    {
+                        var sha = ((ModelVersionRegistered)EventCodec.Decode(registered)).ArtifactSha256;
+                        if (!await inbox.HasArtifactAsync(sha))
+                            await inbox.PutArtifactAsync(sha, await File.ReadAllBytesAsync(await artifacts.GetLocalFileAsync(sha)));
+                    }
+                    await inbox.ApplyAsync(local, ours);
+                }
+                catch (Exception e)
+                {
+                    if (_lastError is null) logger.LogWarning(e, "Replication to region {Peer} failed; it will be tried again", Peer);
+                    _lastError = $"{e.GetType().Name}: {e.Message}";
+                    await peers.ResetAsync(Peer);
+                    return;
+                }
+                _eventsShipped += ours.Length;
+                _lastShippedAt = DateTimeOffset.UtcNow;
+                metrics.Replicated(Peer, ours.Length);
+            }
+            _shipped = page[^1].Position;
+            _lastError = null;
+            await store.SaveCheckpointAsync(Checkpoint, _shipped);
+            if (page.Count < regions.Value.BatchSize) return;
+        }
+    }
+}

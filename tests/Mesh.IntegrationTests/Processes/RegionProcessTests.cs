@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Mesh.Client;
+using Mesh.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Mesh.SampleModels;
+
+namespace Mesh.IntegrationTests.Processes;
+
+/// <summary>
+/// Two regions, each its own Orleans cluster in its own silo process with its own storage, naming each other as
+/// peers: what is written in one reaches the other, and concurrent writes converge.
+/// </summary>
+[Trait("Category", "Process")]
+public class RegionProcessTests : IAsyncLifetime
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly Region _east = new("east");
+    private readonly Region _west = new("west");
+    private MeshProcess? _eastSilo, _westSilo;
+
+    private sealed class Region(string name)
+    {
+        public string Name { get; } = name;
+        public int Gateway { get; } = MeshProcess.FreePort();
+        public int SiloPort { get; } = MeshProcess.FreePort();
+        public int Http { get; } = MeshProcess.FreePort();
+        public string Data { get; } = Path.Combine(Path.GetTempPath(), "mesh-tests", $"region-{name}-{Guid.NewGuid():N}");
+
+        public MeshProcess Start(Region peer) => MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        {
+            ["Mesh__Silo__ClusterId"] = Name,
+            ["Mesh__Silo__SiloPort"] = SiloPort.ToString(),
+            ["Mesh__Silo__GatewayPort"] = Gateway.ToString(),
+            ["Mesh__Silo__DeploySampleModel"] = "false",
+            ["Mesh__Gateway__HttpPort"] = Http.ToString(),
+            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
+            ["Mesh__Storage__DataDirectory"] = Data,
+            ["Mesh__Regions__Peers__0__Name"] = peer.Name,
+            ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peer.Gateway}",
+        });
+
+        public Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
+            MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{Gateway}", "--cluster", Name]);
+
+        /// <summary>An SDK client of this region, in a host of its own.</summary>
+        public async Task<(IHost Host, MeshClient Client)> ConnectAsync()
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.AddMeshClient(o => (o.Gateways, o.ClusterId, o.ClientId) = ([$"127.0.0.1:{Gateway}"], Name, "test-" + Name));
+            var host = builder.Build();
+            await host.StartAsync();
+            return (host, host.Services.GetRequiredService<MeshClient>());
+        }
+    }
+
+    public async Task InitializeAsync()
+    {
+        _eastSilo = _east.Start(_west);
+        _westSilo = _west.Start(_east);
+        await Task.WhenAll(_eastSilo.WaitForOutputAsync("Mesh silo ready:", StartTimeout), _westSilo.WaitForOutputAsync("Mesh silo ready:", StartTimeout));
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_eastSilo is not null) await _eastSilo.DisposeAsync();
+        if (_westSilo is not null) await _westSilo.DisposeAsync();
+        foreach (var data in new[] { _east.Data, _west.Data })
+        {
+            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<string> WaitForAsync(Region region, string[] args, string expected, TimeSpan within)
+    {
+        var deadline = Stopwatch.StartNew();
+        var last = "";
+        while (deadline.Elapsed < within)
+        {
+            var result = await region.Mesh(args);
+            last = result.Stdout + result.Stderr;
+            if (result.ExitCode == 0 && result.Stdout.Contains(expected)) return result.Stdout;
+        }
+        Assert.Fail($"region {region.Name}: `mesh {string.Join(' ', args)}` did not show '{expected}' within {within}; last: {last}");
+        return "";
+    }
+
+    [Fact]
+    public async Task A_deploy_in_one_region_serves_in_the_other_within_a_second()
+    {
+        var (eastHost, east) = await _east.ConnectAsync();
+        var (westHost, west) = await _west.ConnectAsync();
+        using (eastHost)
+        using (westHost)
+        {
+            // Both links are up (a first deploy warms them), so what is measured is replication, not connecting.
+            await east.DeployAsync("warm", MlpModel.Build(new MlpModel.Options(Seed: 9)));
+            await WaitForModelAsync(west, "warm", TimeSpan.FromSeconds(15));
+
+            await east.DeployAsync("fast", MlpModel.Build(new MlpModel.Options(Seed: 10)));
+            var elapsed = await WaitForModelAsync(west, "fast", TimeSpan.FromSeconds(5));
+            var answer = await west.PredictAsync(new PredictRequest("fast", [TestModels.MlpInput(1)]));
+
+            Assert.True(elapsed < TimeSpan.FromSeconds(1), $"the model reached the other region after {elapsed.TotalMilliseconds:F0} ms");
+            Assert.Equal(1, answer.Version);
+            Assert.Equal((await east.GetModelAsync("fast")).Versions.Single().ArtifactSha256, (await west.GetModelAsync("fast")).Versions.Single().ArtifactSha256);
+        }
+    }
+
+    private static async Task<TimeSpan> WaitForModelAsync(MeshClient client, string model, TimeSpan within)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await client.GetModelAsync(model);
+                return watch.Elapsed;
+            }
+            catch (ModelNotFoundException) when (watch.Elapsed < within)
+            {
+                await Task.Delay(10);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_model_deployed_in_one_region_serves_in_the_other_with_the_same_lineage_and_concurrent_splits_converge()
+    {
+        var v2 = Path.Combine(_east.Data, "v2.onnx");
+        Directory.CreateDirectory(_east.Data);
+        await File.WriteAllBytesAsync(v2, MlpModel.Build(new MlpModel.Options(Seed: 2)));
+
+        var deploy = await _east.Mesh("deploy", "shared", TestModels.PathOf("mlp-small.onnx"));
+        Assert.True(deploy.ExitCode == 0, deploy.Stderr);
+        Assert.Equal(0, (await _east.Mesh("deploy", "shared", v2, "--no-default", "--parent", "1", "--notes", "from east")).ExitCode);
+
+        // The CLI's own start-up (about half a second) is inside this bound.
+        var lineage = await WaitForAsync(_west, ["lineage", "shared"], "from east", TimeSpan.FromSeconds(10));
+        Assert.Equal((await _east.Mesh("lineage", "shared")).Stdout, lineage);
+        var predict = await _west.Mesh("predict", "shared", "--input", "input=1x64:" + string.Join(",", new float[64]), "--format", "json");
+        Assert.True(predict.ExitCode == 0, predict.Stderr);
+
+        // Conflicting splits written at once in both regions: both end with the same one.
+        var writes = await Task.WhenAll(_east.Mesh("traffic", "shared", "v1=90", "v2=10"), _west.Mesh("traffic", "shared", "v1=30", "v2=70"));
+        Assert.All(writes, w => Assert.True(w.ExitCode == 0, w.Stderr));
+        var converged = Stopwatch.StartNew();
+        string eastModel = "", westModel = "";
+        while (converged.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            (eastModel, westModel) = ((await _east.Mesh("model", "shared")).Stdout, (await _west.Mesh("model", "shared")).Stdout);
+            if (eastModel == westModel) break;
+        }
+        Assert.Equal(eastModel, westModel);
+        Assert.Matches(@"traffic: (v1=90% v2=10%|v1=30% v2=70%)", eastModel);
+
+        // Each store holds every event once: the east's own and the west's.
+        var eastEvents = (await _east.Mesh("events", "tail", "--stream", "model/shared", "--json")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var westEvents = (await _west.Mesh("events", "tail", "--stream", "model/shared", "--json")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(4, eastEvents.Length);
+        Assert.Equal(4, westEvents.Length);
+        static string Id(string line) => System.Text.Json.JsonDocument.Parse(line).RootElement.GetProperty("Id").GetString()!;
+        Assert.Equal(eastEvents.Select(Id).Order(), westEvents.Select(Id).Order());
+    }
+}
