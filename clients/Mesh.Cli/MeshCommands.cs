@@ -81,7 +81,8 @@ public static class MeshCommands
         var trainingData = new Option<string?>("--training-data-hash") { Description = "Lineage: a hash of the data it was trained on" };
         var optimization = new Option<string?>("--optimization") { Description = "Lineage: the optimization applied (e.g. int8-dynamic)" };
         var notes = new Option<string?>("--notes") { Description = "Lineage: free notes" };
-        var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault, parent, trainingData, optimization, notes };
+        var regions = new Option<string[]>("--region") { Description = "Pin a new model to this region (repeat for several): its data never leaves them", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault, parent, trainingData, optimization, notes, regions };
         command.SetAction((parse, _) =>
         {
             var path = parse.GetValue(file)!;
@@ -90,7 +91,8 @@ public static class MeshCommands
             return Run(parse, async mesh =>
             {
                 var lineage = new ModelLineage(parse.GetValue(parent), parse.GetValue(trainingData), parse.GetValue(optimization), parse.GetValue(notes));
-                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault), lineage);
+                var pinned = parse.GetValue(regions) is { Length: > 0 } r ? r : null;
+                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault), lineage, pinned);
                 Console.WriteLine($"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)");
                 PrintSignature(version.Signature);
                 return ExitCodes.Ok;
@@ -153,6 +155,7 @@ public static class MeshCommands
             foreach (var each in model.Versions)
                 Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}{(each.Retired ? " (retired)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
             Console.WriteLine($"traffic: {LifecycleCommands.DescribeTraffic(model)}");
+            if (model.Regions is { } pinnedTo) Console.WriteLine($"residency: {string.Join(", ", pinnedTo)}");
             Console.WriteLine($"policy: {Describe(model.ServingPolicy)}");
             Console.WriteLine($"signature of version {shown.Version}:");
             PrintSignature(shown.Signature);

@@ -22,14 +22,15 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     /// <summary>
     /// Registers an ONNX file as the next version of <paramref name="model"/>; with <paramref name="makeDefault"/>
-    /// it takes all traffic. <paramref name="lineage"/> records where it came from.
+    /// it takes all traffic. <paramref name="lineage"/> records where it came from; <paramref name="regions"/> pins a
+    /// new model to those regions (data residency).
     /// </summary>
-    public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null) =>
-        Model(model).DeployAsync(onnx, makeDefault, lineage);
+    public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null) =>
+        Model(model).DeployAsync(onnx, makeDefault, lineage, regions);
 
     /// <summary>Reads an ONNX file from disk and registers it as the next version of <paramref name="model"/>.</summary>
-    public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, ModelLineage? lineage = null, CancellationToken cancellation = default) =>
-        await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault, lineage);
+    public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null, CancellationToken cancellation = default) =>
+        await DeployAsync(model, await File.ReadAllBytesAsync(path, cancellation), makeDefault, lineage, regions);
 
     /// <summary>
     /// Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id. Concurrent predicts for one

@@ -60,6 +60,19 @@ public sealed class ModelArtifactUnavailableException(string model, int version,
     [Id(1)] public int Version { get; } = version;
 }
 
+/// <summary>
+/// The model is pinned to other regions: this region holds none of it and serves none of it. Send the request to
+/// one of <see cref="Regions"/>.
+/// </summary>
+[GenerateSerializer]
+public sealed class ModelResidencyException(string model, string[] regions, string region)
+    : MeshException($"model '{model}' is pinned to region(s) {string.Join(", ", regions)}; region '{region}' does not hold or serve it")
+{
+    [Id(0)] public string Model { get; } = model;
+    [Id(1)] public string[] Regions { get; } = regions;
+    [Id(2)] public string Region { get; } = region;
+}
+
 /// <summary>The version was retired: it serves no predicts and takes no traffic.</summary>
 [GenerateSerializer]
 public sealed class ModelVersionRetiredException(string model, int version)

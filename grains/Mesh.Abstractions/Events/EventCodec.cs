@@ -28,6 +28,7 @@ public static class EventCodec
         ["model.rolled-back"] = typeof(ModelRolledBack),
         ["model.version-retired"] = typeof(ModelVersionRetired),
         ["model.policy-changed"] = typeof(ModelPolicyChanged),
+        ["model.residency-set"] = typeof(ModelResidencySet),
         ["usage.recorded"] = typeof(UsageRecorded),
         ["device.registered"] = typeof(DeviceRegistered),
         ["device.desired-set"] = typeof(DeviceDesiredSet),

@@ -43,6 +43,9 @@ public sealed record ModelRolledBack(int FromVersion, int ToVersion, string? Fro
 /// <summary>The version no longer serves; predicts naming it are refused.</summary>
 public sealed record ModelVersionRetired(int Version, string? Artifact = null) : ModelEvent;
 
+/// <summary>The regions the model may live in (null: any). Its events and artifacts are not shipped elsewhere.</summary>
+public sealed record ModelResidencySet(string[]? Regions) : ModelEvent;
+
 /// <summary>How the model is served changed.</summary>
 public sealed record ModelPolicyChanged(ServingPolicy Policy) : ModelEvent;
 

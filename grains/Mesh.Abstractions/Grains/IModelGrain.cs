@@ -15,7 +15,9 @@ public interface IModelGrain : IGrainWithStringKey
     /// already holds them. With <paramref name="makeDefault"/> the new version takes all traffic.
     /// <paramref name="lineage"/> records where it came from.
     /// </summary>
-    Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null);
+    /// <paramref name="regions"/> pins a new model to those regions (this one among them): its events and
+    /// artifacts never leave them, and other regions refuse its predicts with ModelResidencyException.
+    Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null);
 
     /// <summary>The model and its versions; throws ModelNotFoundException if nothing was deployed under this name.</summary>
     Task<ModelInfo> GetAsync();

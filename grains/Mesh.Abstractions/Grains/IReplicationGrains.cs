@@ -32,4 +32,10 @@ public interface IReplicationInboxGrain : IGrainWithIntegerKey
 
     /// <summary>Whether this region holds the artifact already (so a link need not send it again).</summary>
     Task<bool> HasArtifactAsync(string sha256);
+
+    /// <summary>
+    /// The regions <paramref name="model"/> is pinned to, if it lives here and is pinned; null otherwise. All a
+    /// region outside the set learns of the model: enough to refuse its predicts with the residency error.
+    /// </summary>
+    Task<string[]?> GetResidencyAsync(string model);
 }

@@ -31,7 +31,8 @@ public sealed record TrafficWeight(int Version, int Percent);
 
 /// <summary>
 /// A model: its versions, which one answers when a predict names none, how traffic is split across versions
-/// (null: all to the default version), the shadow version, and how it is served.
+/// (null: all to the default version), the shadow version, how it is served, and the regions it may live in
+/// (null: any).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ModelInfo(
@@ -40,7 +41,8 @@ public sealed record ModelInfo(
     ModelVersionInfo[] Versions,
     ServingPolicy? Policy = null,
     TrafficWeight[]? Traffic = null,
-    int? ShadowVersion = null)
+    int? ShadowVersion = null,
+    string[]? Regions = null)
 {
     public ServingPolicy ServingPolicy => Policy ?? ServingPolicy.Default;
 

@@ -35,6 +35,7 @@ public static class MeshServingExtensions
         services.AddSingleton<EventJournal>();
         services.AddValidatedOptions<RegionOptions>(RegionOptions.Section);
         services.AddSingleton<PeerConnections>();
+        services.AddSingleton<ResidencyLookup>();
         services.AddHostedService<ReplicationStarter>();
 
         services.AddSingleton<ModelVersionDirectory>();

@@ -22,9 +22,11 @@ public sealed class ModelGrain(
     IArtifactStore artifacts,
     IOptions<InferenceOptions> inference,
     TimeProvider clock,
+    ResidencyLookup residency,
     ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain, IModelReplicaGrain
 {
     private readonly IEventStore _store = store;
+    private readonly string _region = journal.Region;
     private string Name => this.GetPrimaryKeyString();
 
     protected override string Stream => EventStreams.Model(Name);
@@ -33,7 +35,7 @@ public sealed class ModelGrain(
 
     protected override void Apply(ModelState state, object e, EventStamp stamp) => state.Apply((ModelEvent)e, Name, stamp);
 
-    public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null)
+    public async Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null)
     {
         ModelName.Validate(Name);
         if (onnx is null || onnx.Length == 0)
@@ -54,14 +56,22 @@ public sealed class ModelGrain(
             return Find(State.NumberOf(sha256))!;
         }
 
+        var residency = Residency(regions);
         await artifacts.PutAsync(sha256, onnx);
-        await RaiseAsync(new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact));
+        await RaiseAsync([.. residency, new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact)]);
         var number = State.NumberOf(sha256);
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
         return Find(number)!;
     }
 
-    public Task<ModelInfo> GetAsync() => Task.FromResult(Info());
+    public async Task<ModelInfo> GetAsync()
+    {
+        // Unknown here may mean pinned to other regions: then say so rather than "not deployed".
+        if (!State.HasVersions) await residency.ThrowIfPinnedElsewhereAsync(Name);
+        return Info();
+    }
+
+    public Task<string[]?> GetLocalResidencyAsync() => Task.FromResult(State.HasVersions ? State.Regions : null);
 
     public async Task ApplyReplicatedAsync(EventData[] events)
     {
@@ -74,7 +84,11 @@ public sealed class ModelGrain(
         foreach (var chunk in fresh.Chunk(EventStoreRules.MaxEventsPerAppend)) await AppendReplicatedAsync(chunk);
     }
 
-    public Task<ModelVersionInfo> GetVersionAsync(int version) => Task.FromResult(Find(version)!);
+    public async Task<ModelVersionInfo> GetVersionAsync(int version)
+    {
+        await GetAsync();
+        return Find(version)!;
+    }
 
     public async Task<ModelInfo> PromoteAsync(int version)
     {
@@ -150,6 +164,20 @@ public sealed class ModelGrain(
         policy.Validate(Name);
         await RaiseAsync(new ModelPolicyChanged(policy));
         return Info();
+    }
+
+    // Pinning is decided with the first version: events already shipped to a region cannot be taken back.
+    private ModelEvent[] Residency(string[]? regions)
+    {
+        if (regions is null) return [];
+        var pinned = regions.Where(r => !string.IsNullOrWhiteSpace(r)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        if (pinned.Length == 0)
+            throw new InvalidLifecycleChangeException(Name, "residency", "name at least one region");
+        if (State.HasVersions && !(State.Regions ?? []).SequenceEqual(pinned))
+            throw new InvalidLifecycleChangeException(Name, "residency", "a model is pinned with its first version; it already has versions");
+        if (!pinned.Contains(_region))
+            throw new ModelResidencyException(Name, pinned, _region);
+        return State.HasVersions ? [] : [new ModelResidencySet(pinned)];
     }
 
     private ModelInfo Info() => State.HasVersions ? State.ToInfo(Name) : throw new ModelNotFoundException(Name);

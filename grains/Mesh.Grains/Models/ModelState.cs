@@ -25,6 +25,8 @@ public sealed class ModelState
     public EventStamp? ShadowStamp { get; set; }
     public ServingPolicy? Policy { get; set; }
     public EventStamp? PolicyStamp { get; set; }
+    public string[]? Regions { get; set; }
+    public EventStamp? RegionsStamp { get; set; }
     public HashSet<string> RetiredArtifacts { get; set; } = new(StringComparer.Ordinal);
     public List<StampedArtifact> FullTraffic { get; set; } = [];
     public List<StampedArtifact> RolledBack { get; set; } = [];
@@ -64,6 +66,9 @@ public sealed class ModelState
                 break;
             case ModelVersionRetired r when ArtifactOf(r.Artifact, r.Version) is { } retired:
                 RetiredArtifacts.Add(retired);
+                break;
+            case ModelResidencySet r when stamp.Beats(RegionsStamp):
+                (Regions, RegionsStamp) = (r.Regions, stamp);
                 break;
             case ModelPolicyChanged p when stamp.Beats(PolicyStamp):
                 (Policy, PolicyStamp) = (p.Policy, stamp);
@@ -119,7 +124,7 @@ public sealed class ModelState
 
     public ModelInfo ToInfo(string model) =>
         new(model, DefaultArtifact is { } d ? NumberOf(d) : 0, Versions(model).ToArray(), Policy, TrafficWeights,
-            ShadowArtifact is { } s && !RetiredArtifacts.Contains(s) ? NumberOf(s) : null);
+            ShadowArtifact is { } s && !RetiredArtifacts.Contains(s) ? NumberOf(s) : null, Regions);
 }
 
 public sealed record RegisteredVersion(ModelVersionRegistered Event, EventStamp Stamp);

@@ -40,6 +40,9 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, HybridClock 
         await artifacts.PutAsync(sha256, bytes);
     }
 
+    // Only what this region holds: asking on would send the question back and forth between regions.
+    public Task<string[]?> GetResidencyAsync(string model) => GrainFactory.GetGrain<IModelReplicaGrain>(model).GetLocalResidencyAsync();
+
     public async Task<bool> HasArtifactAsync(string sha256)
     {
         try
@@ -59,4 +62,7 @@ public interface IModelReplicaGrain : IGrainWithStringKey
 {
     /// <summary>Appends and folds the events not already in the stream (by id), in the order given.</summary>
     Task ApplyReplicatedAsync(EventData[] events);
+
+    /// <summary>The regions the model is pinned to, if this region holds it and it is pinned; never asks other regions.</summary>
+    Task<string[]?> GetLocalResidencyAsync();
 }

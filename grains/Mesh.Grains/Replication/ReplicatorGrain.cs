@@ -60,11 +60,19 @@ public sealed class ReplicatorGrain(
         {
             var page = await store.ReadFeedAsync(_shipped + 1, regions.Value.BatchSize);
             if (page.Count == 0) return;
-            var ours = page.Where(e => e.Region == local && e.Stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)).ToArray();
-            if (ours.Length > 0)
+            var ours = page.Where(e => e.Region == local && e.Stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)).ToList();
+            if (ours.Count > 0)
             {
                 try
                 {
+                    // Residency: a model pinned to regions without this peer sends it nothing, not even its name.
+                    var allowed = new Dictionary<string, bool>(StringComparer.Ordinal);
+                    foreach (var stream in ours.Select(e => e.Stream).Distinct())
+                    {
+                        var regionsOfModel = await GrainFactory.GetGrain<IModelReplicaGrain>(stream[EventStreams.ModelPrefix.Length..]).GetLocalResidencyAsync();
+                        allowed[stream] = regionsOfModel is null || regionsOfModel.Contains(Peer, StringComparer.Ordinal);
+                    }
+                    ours.RemoveAll(e => !allowed[e.Stream]);
                     var inbox = (await peers.GetAsync(Peer)).GetGrain<IReplicationInboxGrain>(0);
                     foreach (var registered in ours.Where(e => e.Type == EventCodec.TypeName(typeof(ModelVersionRegistered))))
                     {
@@ -72,7 +80,7 @@ public sealed class ReplicatorGrain(
                         if (!await inbox.HasArtifactAsync(sha))
                             await inbox.PutArtifactAsync(sha, await File.ReadAllBytesAsync(await artifacts.GetLocalFileAsync(sha)));
                     }
-                    await inbox.ApplyAsync(local, ours);
+                    if (ours.Count > 0) await inbox.ApplyAsync(local, ours.ToArray());
                 }
                 catch (Exception e)
                 {
@@ -81,9 +89,9 @@ public sealed class ReplicatorGrain(
                     await peers.ResetAsync(Peer);
                     return;
                 }
-                _eventsShipped += ours.Length;
+                _eventsShipped += ours.Count;
                 _lastShippedAt = DateTimeOffset.UtcNow;
-                metrics.Replicated(Peer, ours.Length);
+                metrics.Replicated(Peer, ours.Count);
             }
             _shipped = page[^1].Position;
             _lastError = null;

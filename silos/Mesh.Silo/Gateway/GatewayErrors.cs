@@ -19,6 +19,7 @@ public static class GatewayErrors
         ModelArtifactUnavailableException => (StatusCodes.Status503ServiceUnavailable, StatusCode.Unavailable),
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         EventStreamConflictException => (StatusCodes.Status409Conflict, StatusCode.Aborted),
+        ModelResidencyException => (StatusCodes.Status403Forbidden, StatusCode.PermissionDenied),
         CorruptEventException => (StatusCodes.Status500InternalServerError, StatusCode.DataLoss),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),

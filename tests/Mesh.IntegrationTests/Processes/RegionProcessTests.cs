@@ -109,6 +109,48 @@ public class RegionProcessTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_model_pinned_to_one_region_never_reaches_the_other_which_refuses_its_predicts()
+    {
+        var pinnedBytes = MlpModel.Build(new MlpModel.Options(Seed: 21));
+        var pinnedFile = Path.Combine(Path.GetTempPath(), $"mesh-pinned-{Guid.NewGuid():N}.onnx");
+        await File.WriteAllBytesAsync(pinnedFile, pinnedBytes);
+        try
+        {
+            var deploy = await _east.Mesh("deploy", "pinned", pinnedFile, "--region", "east");
+            Assert.True(deploy.ExitCode == 0, deploy.Stderr);
+            Assert.Contains("residency: east", (await _east.Mesh("model", "pinned")).Stdout);
+            // A model deployed after it reaching the west means the link has gone past the pinned one's events.
+            Assert.Equal(0, (await _east.Mesh("deploy", "after", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+            await WaitForAsync(_west, ["models"], "after", TimeSpan.FromSeconds(15));
+
+            var refused = await _west.Mesh("predict", "pinned", "--input", "input=1x64:" + string.Join(",", new float[64]));
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Equal("error: model 'pinned' is pinned to region(s) east; region 'west' does not hold or serve it", refused.Stderr.Trim());
+            using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_west.Http}") })
+            {
+                var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+                using var answer = await http.PostAsync("v2/models/pinned/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+                Assert.Equal(System.Net.HttpStatusCode.Forbidden, answer.StatusCode);
+            }
+            var westEvents = await _west.Mesh("events", "tail", "--stream", "model/pinned", "--json");
+            Assert.Equal("", westEvents.Stdout.Trim());
+            var sha = Mesh.Grains.Storage.ArtifactHash.Of(pinnedBytes);
+            Assert.True(File.Exists(Path.Combine(_east.Data, "artifacts", "sha256", sha[..2], sha + ".onnx")));
+            Assert.False(File.Exists(Path.Combine(_west.Data, "artifacts", "sha256", sha[..2], sha + ".onnx")));
+            // A name no region holds is just not deployed, answered at once (the peers are asked, not asked back).
+            var nowhere = await _west.Mesh("model", "nowhere");
+            Assert.Equal("error: model 'nowhere' is not deployed", nowhere.Stderr.Trim());
+            var misplaced = await _west.Mesh("deploy", "elsewhere", pinnedFile, "--region", "east");
+            Assert.Equal(1, misplaced.ExitCode);
+            Assert.Contains("is pinned to region(s) east; region 'west' does not hold or serve it", misplaced.Stderr);
+        }
+        finally
+        {
+            File.Delete(pinnedFile);
+        }
+    }
+
     private static async Task<TimeSpan> WaitForModelAsync(MeshClient client, string model, TimeSpan within)
     {
         var watch = Stopwatch.StartNew();
