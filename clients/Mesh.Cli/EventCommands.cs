@@ -14,6 +14,26 @@ internal static class EventCommands
         yield return Events(run);
         yield return Audit(run);
         yield return Projection(run);
+        yield return Regions(run);
+    }
+
+    private static Command Regions(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
+    {
+        var command = new Command("regions", "This region and its replication links: position shipped to each peer, events behind, last error");
+        command.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var region = await mesh.GetRegionStatusAsync();
+            Console.WriteLine($"region {region.Name}: feed at position {region.HeadPosition}, {region.Peers.Length} peer(s)");
+            if (region.Peers.Length == 0) return ExitCodes.Ok;
+            Console.WriteLine("PEER        SHIPPED   BEHIND  EVENTS SENT  LAST SHIPPED              STATE");
+            foreach (var p in region.Peers)
+            {
+                var state = p.LastError is null ? "ok" : "failing: " + p.LastError;
+                Console.WriteLine($"{p.Peer,-10}  {p.ShippedPosition,7}  {p.HeadPosition - p.ShippedPosition,7}  {p.EventsShipped,11}  {p.LastShippedAt?.ToString("yyyy-MM-dd HH:mm:ss.fff") ?? "-",-23}  {state}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
     }
 
     private static Command Events(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)

@@ -112,6 +112,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
         _ => throw new ArgumentException($"projection '{name}' does not exist (catalog, audit, usage)", nameof(name)),
     };
 
+    /// <summary>The region this client is connected to and its replication links to its peers.</summary>
+    public Task<RegionStatus> GetRegionStatusAsync() => cluster.GetGrain<IRegionGrain>(0).GetStatusAsync();
+
     /// <summary>The position of the newest event in the region's feed (0 when none).</summary>
     public Task<long> GetEventHeadAsync() => cluster.GetGrain<IEventFeedGrain>(0).GetHeadAsync();
 

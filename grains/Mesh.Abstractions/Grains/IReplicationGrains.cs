@@ -39,3 +39,13 @@ public interface IReplicationInboxGrain : IGrainWithIntegerKey
     /// </summary>
     Task<string[]?> GetResidencyAsync(string model);
 }
+
+/// <summary>The region a client is connected to and its links to its peers (any silo answers; key 0).</summary>
+public interface IRegionGrain : IGrainWithIntegerKey
+{
+    Task<RegionStatus> GetStatusAsync();
+}
+
+/// <summary>A region's name, the head of its feed, and each link to a peer.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RegionStatus(string Name, long HeadPosition, ReplicationStatus[] Peers);

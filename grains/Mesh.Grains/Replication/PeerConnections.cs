@@ -62,13 +62,16 @@ public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<Cl
             client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
         });
         var host = builder.Build();
+        // Bounded: a connection attempt that neither succeeds nor fails must not hold a link or a lookup for good.
+        using var timeout = new CancellationTokenSource(regions.Value.PeerCallTimeout);
         try
         {
-            await host.StartAsync();
+            await host.StartAsync(timeout.Token).WaitAsync(timeout.Token);
         }
-        catch
+        catch (Exception e)
         {
-            host.Dispose();
+            _ = Task.Run(host.Dispose);
+            if (e is OperationCanceledException) throw new TimeoutException($"peer region '{peer}' at {settings.Gateway} did not accept a connection within {regions.Value.PeerCallTimeout}");
             throw;
         }
         logger.LogInformation("Connected to peer region {Peer} at {Gateway}", peer, settings.Gateway);

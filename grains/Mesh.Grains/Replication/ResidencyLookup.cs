@@ -16,6 +16,8 @@ namespace Mesh.Grains.Replication;
 public sealed class ResidencyLookup(PeerConnections peers, IOptions<RegionOptions> regions, IOptions<ClusterOptions> cluster, TimeProvider clock, ILogger<ResidencyLookup> logger)
 {
     private static readonly TimeSpan Remember = TimeSpan.FromSeconds(5);
+    // The question is asked on a request's path: a peer that is slow to answer is taken as not knowing.
+    private static readonly TimeSpan AskAtMost = TimeSpan.FromSeconds(1);
     private readonly ConcurrentDictionary<string, (string[]? Regions, DateTimeOffset Until)> _answers = new(StringComparer.Ordinal);
 
     /// <summary>Throws <see cref="ModelResidencyException"/> when a peer holds <paramref name="model"/> pinned away from this region.</summary>
@@ -38,7 +40,8 @@ public sealed class ResidencyLookup(PeerConnections peers, IOptions<RegionOption
         {
             try
             {
-                if (await (await peers.GetAsync(peer.Name)).GetGrain<IReplicationInboxGrain>(0).GetResidencyAsync(model) is { } pinned)
+                var ask = Task.Run(async () => await (await peers.GetAsync(peer.Name)).GetGrain<IReplicationInboxGrain>(0).GetResidencyAsync(model));
+                if (await ask.WaitAsync(AskAtMost) is { } pinned)
                     return pinned;
             }
             catch (Exception e) when (e is not MeshException)

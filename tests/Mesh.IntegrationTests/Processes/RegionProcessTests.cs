@@ -73,7 +73,13 @@ public class RegionProcessTests : IAsyncLifetime
         }
     }
 
-    private static async Task<string> WaitForAsync(Region region, string[] args, string expected, TimeSpan within)
+    private static async Task<string> LinksAsync(Region region)
+    {
+        var status = await region.Mesh("regions");
+        return status.Stdout + status.Stderr;
+    }
+
+    private async Task<string> WaitForAsync(Region region, string[] args, string expected, TimeSpan within)
     {
         var deadline = Stopwatch.StartNew();
         var last = "";
@@ -83,7 +89,8 @@ public class RegionProcessTests : IAsyncLifetime
             last = result.Stdout + result.Stderr;
             if (result.ExitCode == 0 && result.Stdout.Contains(expected)) return result.Stdout;
         }
-        Assert.Fail($"region {region.Name}: `mesh {string.Join(' ', args)}` did not show '{expected}' within {within}; last: {last}");
+        Assert.Fail($"region {region.Name}: `mesh {string.Join(' ', args)}` did not show '{expected}' within {within}; last: {last}\n" +
+                    $"links: {await LinksAsync(_east)}{await LinksAsync(_west)}");
         return "";
     }
 
@@ -205,5 +212,8 @@ public class RegionProcessTests : IAsyncLifetime
         Assert.Equal(4, westEvents.Length);
         static string Id(string line) => System.Text.Json.JsonDocument.Parse(line).RootElement.GetProperty("Id").GetString()!;
         Assert.Equal(eastEvents.Select(Id).Order(), westEvents.Select(Id).Order());
+        var links = await WaitForAsync(_east, ["regions"], " ok", TimeSpan.FromSeconds(10));
+        Assert.Contains("region east: feed at position", links);
+        Assert.Matches(@"west\s+\d+\s+0\s+[1-9]\d*\s+\S+ \S+\s+ok", links);
     }
 }
