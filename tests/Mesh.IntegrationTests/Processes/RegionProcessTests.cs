@@ -158,6 +158,74 @@ public class RegionProcessTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task When_a_region_dies_predicts_move_to_the_next_and_come_back_when_it_returns()
+    {
+        var (westHost, westClient) = await _west.ConnectAsync();
+        using var westLifetime = westHost;
+        Assert.Equal(0, (await _east.Mesh("deploy", "steady", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        await WaitForModelAsync(westClient, "steady", TimeSpan.FromSeconds(15));
+        await using var mesh = await MeshRegions.ConnectAsync(new MeshRegionsOptions
+        {
+            Regions =
+            [
+                new MeshRegionEndpoint { Name = "east", Gateways = [$"127.0.0.1:{_east.Gateway}"] },
+                new MeshRegionEndpoint { Name = "west", Gateways = [$"127.0.0.1:{_west.Gateway}"] },
+            ],
+            BreakDuration = TimeSpan.FromSeconds(1),
+        });
+
+        // Steady load from four callers, bounded in time; every predict must be answered by some region.
+        var served = new System.Collections.Concurrent.ConcurrentQueue<(TimeSpan At, string Region)>();
+        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var load = Enumerable.Range(0, 4).Select(caller => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try { served.Enqueue((clock.Elapsed, (await mesh.PredictAsync(new PredictRequest("steady", [TestModels.MlpInput(1)]))).Region)); }
+                catch (Exception e) { failed.Enqueue(e.Message); }
+                await Task.Delay(5);
+            }
+        })).ToList();
+
+        async Task<TimeSpan> UntilServedByAsync(string region, TimeSpan after)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (served.Any(s => s.At > after && s.Region == region)) return served.First(s => s.At > after && s.Region == region).At;
+                await Task.Delay(20);
+            }
+            throw new TimeoutException($"no predict served by {region} after {after}");
+        }
+
+        await UntilServedByAsync("east", TimeSpan.Zero);
+        var killedAt = clock.Elapsed;
+        await _eastSilo!.DisposeAsync();   // kill -9: every silo of the region
+        var movedAt = await UntilServedByAsync("west", killedAt);
+
+        // A write while east is down goes to west; east catches up when it returns.
+        await (await mesh.ForWritesAsync()).SetPolicyAsync("steady", new Mesh.Abstractions.Models.ServingPolicy(MaxBatchSize: 7));
+        _eastSilo = _east.Start(_west);
+        await _eastSilo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+        var backAt = await UntilServedByAsync("east", clock.Elapsed);
+        stop.Cancel();
+        await Task.WhenAll(load);
+
+        Assert.Empty(failed);
+        Assert.True(mesh.Failovers > 0);
+        Assert.True(movedAt - killedAt < TimeSpan.FromSeconds(10), $"predicts moved to west {(movedAt - killedAt).TotalMilliseconds:F0} ms after east died");
+        Assert.True(backAt > movedAt);
+        var (eastHost, eastClient) = await _east.ConnectAsync();
+        using (eastHost)
+        {
+            var watch = Stopwatch.StartNew();
+            while ((await eastClient.GetModelAsync("steady")).ServingPolicy.MaxBatchSize != 7 && watch.Elapsed < TimeSpan.FromSeconds(15)) await Task.Delay(100);
+            Assert.Equal(7, (await eastClient.GetModelAsync("steady")).ServingPolicy.MaxBatchSize);
+        }
+    }
+
     private static async Task<TimeSpan> WaitForModelAsync(MeshClient client, string model, TimeSpan within)
     {
         var watch = Stopwatch.StartNew();

@@ -1,0 +1,236 @@
+using System.Diagnostics.Metrics;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Mesh.Client;
+
+/// <summary>Regions to use, in order of preference (nearest first), and how to fail over between them.</summary>
+public sealed class MeshRegionsOptions
+{
+    public List<MeshRegionEndpoint> Regions { get; set; } = [];
+    public string ServiceId { get; set; } = MeshClientOptions.DefaultServiceId;
+    public string? ClientId { get; set; }
+
+    /// <summary>Longest a predict may take in one region before it is tried in the next.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a region that keeps failing is skipped before it is tried again.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Active-passive: management writes go only to the first region. Active-active (default): to the first healthy one.</summary>
+    public bool WritesToPrimaryOnly { get; set; }
+}
+
+/// <summary>One region: its name (cluster id) and gateways.</summary>
+public sealed class MeshRegionEndpoint
+{
+    public string Name { get; set; } = "";
+    public List<string> Gateways { get; set; } = [];
+}
+
+/// <summary>A predict's answer and the region that gave it.</summary>
+public sealed record RoutedResponse(string Region, PredictResponse Response);
+
+/// <summary>
+/// The SDK over several regions: each predict goes to the most preferred healthy region and, when that region
+/// fails (unreachable, too slow, overloaded), to the next; a predict is idempotent, so trying it elsewhere is
+/// safe, and each region is tried at most once per predict. A region that keeps failing is skipped for
+/// <see cref="MeshRegionsOptions.BreakDuration"/> (a circuit breaker), then tried again, so traffic returns to it
+/// when it is back. Errors about the request itself (bad input, unknown model) are not retried.
+/// </summary>
+public sealed class MeshRegions : IAsyncDisposable
+{
+    private static readonly Meter Meter = new("Mesh.Client");
+    private static readonly Counter<long> FailoverCounter = Meter.CreateCounter<long>("mesh.client.failovers", "{predict}", "Predicts answered by a region other than the most preferred");
+    private readonly MeshRegionsOptions _options;
+    private readonly Region[] _regions;
+    private long _failovers;
+
+    private MeshRegions(MeshRegionsOptions options)
+    {
+        if (options.Regions.Count == 0) throw new ArgumentException("name at least one region", nameof(options));
+        _options = options;
+        _regions = options.Regions.Select(r => new Region(r, options)).ToArray();
+    }
+
+    /// <summary>Connects to every region that answers now; the others are connected when they are next tried.</summary>
+    public static async Task<MeshRegions> ConnectAsync(MeshRegionsOptions options)
+    {
+        var regions = new MeshRegions(options);
+        await Task.WhenAll(regions._regions.Select(r => r.TryConnectAsync()));
+        return regions;
+    }
+
+    /// <summary>Predicts answered by a region other than the most preferred one.</summary>
+    public long Failovers => Interlocked.Read(ref _failovers);
+
+    public async Task<RoutedResponse> PredictAsync(PredictRequest request, CancellationToken cancellation = default)
+    {
+        var failures = new List<string>();
+        for (var i = 0; i < _regions.Length; i++)
+        {
+            var region = _regions[i];
+            try
+            {
+                var response = await region.Pipeline.ExecuteAsync(async token =>
+                {
+                    var client = await region.GetClientAsync();
+                    return await client.PredictAsync(request).WaitAsync(token);
+                }, cancellation);
+                if (i > 0)
+                {
+                    Interlocked.Increment(ref _failovers);
+                    FailoverCounter.Add(1, new KeyValuePair<string, object?>("mesh.region", region.Name));
+                }
+                return new RoutedResponse(region.Name, response);
+            }
+            catch (Exception e) when (IsRegionFailure(e) && !cancellation.IsCancellationRequested)
+            {
+                failures.Add($"{region.Name}: {e.Message}");
+            }
+        }
+        throw new MeshUnavailableException(failures);
+    }
+
+    /// <summary>
+    /// The client for management writes and reads: the primary when writes go to the primary only, otherwise the
+    /// most preferred region whose circuit is closed.
+    /// </summary>
+    public async Task<MeshClient> ForWritesAsync()
+    {
+        if (_options.WritesToPrimaryOnly) return await _regions[0].GetClientAsync();
+        foreach (var region in _regions.Where(r => r.Healthy))
+        {
+            try { return await region.GetClientAsync(); }
+            catch (Exception e) when (IsRegionFailure(e)) { }
+        }
+        return await _regions[0].GetClientAsync();
+    }
+
+    // The region failed, not the request: another region may well answer it.
+    private static bool IsRegionFailure(Exception e) =>
+        e is OverloadedException or BrokenCircuitException or TimeoutRejectedException or TimeoutException
+            or SiloUnavailableException or OrleansException or System.Net.Sockets.SocketException or RegionUnreachableException
+        || (e is not MeshException && e is InvalidOperationException);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var region in _regions) await region.DisposeAsync();
+    }
+
+    private sealed class Region : IAsyncDisposable
+    {
+        private readonly MeshRegionEndpoint endpoint;
+        private readonly MeshRegionsOptions options;
+        private readonly SemaphoreSlim _connecting = new(1, 1);
+        private IHost? _host;
+        private MeshClient? _client;
+        private volatile bool _open;
+
+        public Region(MeshRegionEndpoint endpoint, MeshRegionsOptions options)
+        {
+            (this.endpoint, this.options) = (endpoint, options);
+            Pipeline = BuildPipeline();
+        }
+
+        public string Name => endpoint.Name;
+        public bool Healthy => !_open;
+
+        public ResiliencePipeline Pipeline { get; }
+
+        private ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = 0.5,
+                MinimumThroughput = 3,
+                SamplingDuration = TimeSpan.FromSeconds(5),
+                BreakDuration = options.BreakDuration,
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsRegionFailure),
+                // A region that keeps failing gets a fresh connection when it is next tried: an Orleans client can
+                // stay broken after its cluster restarts (MEASUREMENTS.md), and a new one costs tens of ms.
+                OnOpened = opened => { _open = true; _ = ResetAsync(); return ValueTask.CompletedTask; },
+                OnHalfOpened = _ => { _open = false; return ValueTask.CompletedTask; },
+                OnClosed = _ => { _open = false; return ValueTask.CompletedTask; },
+            })
+            .AddTimeout(options.CallTimeout)
+            .Build();
+
+        public async Task TryConnectAsync()
+        {
+            try { await GetClientAsync(); }
+            catch (Exception e) when (IsRegionFailure(e)) { }
+        }
+
+        public async Task<MeshClient> GetClientAsync()
+        {
+            if (_client is { } ready) return ready;
+            await _connecting.WaitAsync();
+            try
+            {
+                if (_client is { } connected) return connected;
+                var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+                builder.AddMeshClient(o =>
+                {
+                    (o.Gateways, o.ClusterId, o.ServiceId, o.ClientId) = (endpoint.Gateways, endpoint.Name, options.ServiceId, options.ClientId);
+                    o.ConnectTimeout = TimeSpan.FromSeconds(1);
+                });
+                var host = builder.Build();
+                try
+                {
+                    await host.StartAsync();
+                }
+                catch (Exception e)
+                {
+                    host.Dispose();
+                    throw new RegionUnreachableException(endpoint.Name, e);
+                }
+                (_host, _client) = (host, host.Services.GetRequiredService<MeshClient>());
+                return _client;
+            }
+            finally
+            {
+                _connecting.Release();
+            }
+        }
+
+        private async Task ResetAsync()
+        {
+            await _connecting.WaitAsync();
+            IHost? old;
+            try
+            {
+                (old, _host, _client) = (_host, null, null);
+            }
+            finally
+            {
+                _connecting.Release();
+            }
+            await StopAsync(old);
+        }
+
+        private static async Task StopAsync(IHost? host)
+        {
+            if (host is null) return;
+            try { await host.StopAsync(TimeSpan.FromSeconds(1)); } catch (Exception) { }
+            host.Dispose();
+        }
+
+        public ValueTask DisposeAsync() => new(StopAsync(_host));
+    }
+}
+
+/// <summary>A region's gateways could not be reached.</summary>
+public sealed class RegionUnreachableException(string region, Exception inner)
+    : Exception($"region '{region}' could not be reached: {inner.Message}", inner);
+
+/// <summary>No region could answer; each region's failure is listed.</summary>
+public sealed class MeshUnavailableException(IReadOnlyList<string> failures)
+    : Exception("no region could answer: " + string.Join("; ", failures))
+{
+    public IReadOnlyList<string> Failures { get; } = failures;
+}
