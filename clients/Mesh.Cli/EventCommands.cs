@@ -19,7 +19,22 @@ internal static class EventCommands
 
     private static Command Regions(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
     {
-        var command = new Command("regions", "This region and its replication links: position shipped to each peer, events behind, last error");
+        var peer = new Argument<string>("PEER") { Description = "Peer region" };
+        var pause = new Command("pause", "Stop shipping events to a peer (both regions keep serving and writing)") { peer };
+        pause.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            await mesh.SetReplicationPausedAsync(parse.GetValue(peer)!, true);
+            Console.WriteLine($"replication to {parse.GetValue(peer)} paused");
+            return ExitCodes.Ok;
+        }));
+        var resume = new Command("resume", "Ship to a peer again, everything written meanwhile first") { peer };
+        resume.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            await mesh.SetReplicationPausedAsync(parse.GetValue(peer)!, false);
+            Console.WriteLine($"replication to {parse.GetValue(peer)} resumed");
+            return ExitCodes.Ok;
+        }));
+        var command = new Command("regions", "This region and its replication links: position shipped to each peer, events behind, last error") { pause, resume };
         command.SetAction((parse, _) => run(parse, async mesh =>
         {
             var region = await mesh.GetRegionStatusAsync();
@@ -28,7 +43,7 @@ internal static class EventCommands
             Console.WriteLine("PEER        SHIPPED   BEHIND  EVENTS SENT  LAST SHIPPED              STATE");
             foreach (var p in region.Peers)
             {
-                var state = p.LastError is null ? "ok" : "failing: " + p.LastError;
+                var state = p.Paused ? "paused" : p.LastError is null ? "ok" : "failing: " + p.LastError;
                 Console.WriteLine($"{p.Peer,-10}  {p.ShippedPosition,7}  {p.HeadPosition - p.ShippedPosition,7}  {p.EventsShipped,11}  {p.LastShippedAt?.ToString("yyyy-MM-dd HH:mm:ss.fff") ?? "-",-23}  {state}");
             }
             return ExitCodes.Ok;

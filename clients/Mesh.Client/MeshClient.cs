@@ -115,6 +115,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>The region this client is connected to and its replication links to its peers.</summary>
     public Task<RegionStatus> GetRegionStatusAsync() => cluster.GetGrain<IRegionGrain>(0).GetStatusAsync();
 
+    /// <summary>Stops or resumes shipping this region's events to <paramref name="peer"/> (a cut replication link).</summary>
+    public Task SetReplicationPausedAsync(string peer, bool paused) => cluster.GetGrain<IReplicatorGrain>(peer).SetPausedAsync(paused);
+
     /// <summary>The position of the newest event in the region's feed (0 when none).</summary>
     public Task<long> GetEventHeadAsync() => cluster.GetGrain<IEventFeedGrain>(0).GetHeadAsync();
 

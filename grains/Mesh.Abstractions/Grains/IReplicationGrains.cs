@@ -12,11 +12,17 @@ public interface IReplicatorGrain : IGrainWithStringKey
     Task StartAsync();
 
     Task<ReplicationStatus> GetStatusAsync();
+
+    /// <summary>
+    /// Stops (true) or resumes (false) shipping to the peer: the link is cut, both regions keep serving and
+    /// writing, and on resume everything written meanwhile goes across. Kept in the store, so it survives restarts.
+    /// </summary>
+    Task SetPausedAsync(bool paused);
 }
 
 /// <summary>Where a link stands: the last feed position shipped, the feed's head, and the last failure, if any.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ReplicationStatus(string Peer, long ShippedPosition, long HeadPosition, DateTimeOffset? LastShippedAt, string? LastError, long EventsShipped);
+public sealed record ReplicationStatus(string Peer, long ShippedPosition, long HeadPosition, DateTimeOffset? LastShippedAt, string? LastError, long EventsShipped, bool Paused = false);
 
 /// <summary>
 /// Receives a peer region's events (and the artifacts they name) in this region. A stateless worker: links from

@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Grains.Configuration;
@@ -31,13 +32,16 @@ public sealed class ReplicatorGrain(
     private DateTimeOffset? _lastShippedAt;
     private string? _lastError;
     private IGrainTimer? _timer;
+    private bool _paused;
 
     private string Peer => this.GetPrimaryKeyString();
     private string Checkpoint => "replication/" + Peer;
+    private string PausedMark => "replication-paused/" + Peer;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _shipped = await store.GetCheckpointAsync(Checkpoint, cancellationToken);
+        _paused = await store.GetCheckpointAsync(PausedMark, cancellationToken) == 1;
         await base.OnActivateAsync(cancellationToken);
     }
 
@@ -50,13 +54,22 @@ public sealed class ReplicatorGrain(
     public async Task<ReplicationStatus> GetStatusAsync()
     {
         _head = await store.GetFeedHeadAsync();
-        return new ReplicationStatus(Peer, _shipped, _head, _lastShippedAt, _lastError, _eventsShipped);
+        return new ReplicationStatus(Peer, _shipped, _head, _lastShippedAt, _lastError, _eventsShipped, _paused);
+    }
+
+    public async Task SetPausedAsync(bool paused)
+    {
+        if (!regions.Value.Peers.Any(p => p.Name == Peer))
+            throw new InvalidRequestException("peer", $"'{Peer}' is not a peer of this region (peers: {string.Join(", ", regions.Value.Peers.Select(p => p.Name))})");
+        await store.SaveCheckpointAsync(PausedMark, paused ? 1 : 0);
+        _paused = paused;
+        logger.LogInformation("Replication to region {Peer} {State}", Peer, paused ? "paused" : "resumed");
     }
 
     private async Task ShipAsync()
     {
         var local = cluster.Value.ClusterId;
-        while (true)
+        while (!_paused)
         {
             var page = await store.ReadFeedAsync(_shipped + 1, regions.Value.BatchSize);
             if (page.Count == 0) return;

@@ -226,6 +226,62 @@ public class RegionProcessTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task With_the_link_cut_both_regions_keep_serving_and_writing_then_converge_with_every_event_once()
+    {
+        var zeros = "input=1x64:" + string.Join(",", new float[64]);
+        Assert.Equal(0, (await _east.Mesh("deploy", "parted", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        await WaitForAsync(_west, ["models"], "parted", TimeSpan.FromSeconds(15));
+
+        Assert.Contains("replication to west paused", (await _east.Mesh("regions", "pause", "west")).Stdout);
+        Assert.Equal(0, (await _west.Mesh("regions", "pause", "east")).ExitCode);
+        Assert.Contains("paused", (await _east.Mesh("regions")).Stdout);
+        var unknown = await _east.Mesh("regions", "pause", "mars");
+        Assert.Equal("error: request field 'peer': 'mars' is not a peer of this region (peers: west)", unknown.Stderr.Trim());
+        var v2 = Path.Combine(Path.GetTempPath(), $"mesh-parted-{Guid.NewGuid():N}.onnx");
+        await File.WriteAllBytesAsync(v2, MlpModel.Build(new MlpModel.Options(Seed: 31)));
+        try
+        {
+            // Both sides accept writes, conflicting ones included, and serve.
+            Assert.Equal(0, (await _east.Mesh("deploy", "parted", v2, "--no-default")).ExitCode);
+            Assert.Equal(0, (await _east.Mesh("policy", "parted", "--max-batch", "8")).ExitCode);
+            Assert.Equal(0, (await _west.Mesh("policy", "parted", "--max-batch", "4")).ExitCode);
+            Assert.Equal(0, (await _west.Mesh("deploy", "westonly", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+            Assert.Equal(0, (await _east.Mesh("predict", "parted", "--input", zeros)).ExitCode);
+            Assert.Equal(0, (await _west.Mesh("predict", "parted", "--input", zeros)).ExitCode);
+            await Task.Delay(500);
+            Assert.DoesNotContain("westonly", (await _east.Mesh("models")).Stdout);
+            Assert.DoesNotContain("version 2", (await _west.Mesh("model", "parted")).Stdout);
+        }
+        finally
+        {
+            File.Delete(v2);
+        }
+        Assert.Equal(0, (await _east.Mesh("regions", "resume", "west")).ExitCode);
+        Assert.Equal(0, (await _west.Mesh("regions", "resume", "east")).ExitCode);
+
+        await WaitForAsync(_east, ["models"], "westonly", TimeSpan.FromSeconds(20));
+        await WaitForAsync(_west, ["model", "parted"], "version 2", TimeSpan.FromSeconds(20));
+        string east = "", west = "";
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            (east, west) = ((await _east.Mesh("model", "parted")).Stdout, (await _west.Mesh("model", "parted")).Stdout);
+            if (east == west) break;
+        }
+        Assert.Equal(east, west);
+        Assert.Matches("policy: max batch (8|4)", east);
+
+        // The stores hold the same events, each once.
+        static string[] Ids(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("Id").GetString()!).ToArray();
+        var eastIds = Ids((await _east.Mesh("events", "tail", "--stream", "model/", "--json")).Stdout);
+        var westIds = Ids((await _west.Mesh("events", "tail", "--stream", "model/", "--json")).Stdout);
+        Assert.Equal(eastIds.Length, eastIds.Distinct().Count());
+        Assert.Equal(eastIds.Order(), westIds.Order());
+        Assert.Equal(5, eastIds.Length);   // parted: 2 versions + 2 policies; westonly: 1 version
+    }
+
     private static async Task<TimeSpan> WaitForModelAsync(MeshClient client, string model, TimeSpan within)
     {
         var watch = Stopwatch.StartNew();
