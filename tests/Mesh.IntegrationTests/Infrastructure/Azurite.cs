@@ -24,7 +24,7 @@ public sealed class Azurite : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var entry = await EnsureInstalledAsync();
-        var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
+        var (blob, queue, table) = (MeshProcess.FreePort(), MeshProcess.FreePort(), MeshProcess.FreePort());
         var start = new ProcessStartInfo("node")
         {
             WorkingDirectory = Folder,
@@ -93,13 +93,6 @@ public sealed class Azurite : IAsyncLifetime
         {
             Install.Release();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task<bool> AcceptsAsync(int port)

@@ -108,11 +108,33 @@ public sealed partial class MeshProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port free now, for a server a test starts later. Taken below Linux's ephemeral range (32768-60999): a port
+    /// the OS handed out (port 0) can be taken meanwhile as the source port of any outgoing connection, which made
+    /// a silo fail to bind under parallel tests. Never the same port twice in one test run.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                if (!HandedOut.Add(port)) continue;
+            }
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use by something else: pick another.
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
