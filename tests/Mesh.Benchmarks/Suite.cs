@@ -43,6 +43,7 @@ public sealed class Suite(TimeSpan level)
 
         await MlpAsync(silo, transports, http);
         await MiniLmAsync(silo, transports, http);
+        _report.Append(await RegionsBenchmark.RunAsync(level * 3));
 
         var header = new StringBuilder();
         header.AppendLine("# Benchmarks");
@@ -251,11 +252,11 @@ public sealed class Suite(TimeSpan level)
         });
     }
 
-    private static async Task<IHost> ConnectAsync(int gatewayPort)
+    internal static async Task<IHost> ConnectAsync(int gatewayPort, string cluster = MeshClientOptions.DefaultClusterId)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.ClearProviders();
-        builder.AddMeshClient(o => o.Gateways = [$"127.0.0.1:{gatewayPort}"]);
+        builder.AddMeshClient(o => (o.Gateways, o.ClusterId) = ([$"127.0.0.1:{gatewayPort}"], cluster));
         var host = builder.Build();
         await host.StartAsync();
         return host;
