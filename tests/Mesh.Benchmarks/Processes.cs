@@ -51,8 +51,13 @@ public sealed class ChildProcess : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    private bool _disposed;
+
+    // Idempotent: a benchmark kills a region's silo on purpose and its using block disposes it again.
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
