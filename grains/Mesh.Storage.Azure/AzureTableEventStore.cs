@@ -125,6 +125,13 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
         return result;
     }
 
+    public async Task<long> GetStreamVersionAsync(string stream, CancellationToken cancellation = default)
+    {
+        EventStoreRules.CheckStream(stream);
+        await EnsureTableAsync(cancellation);
+        return (await GetAsync(LogPartition, HeadRow(stream), cancellation))?.GetInt64("Version") ?? 0;
+    }
+
     public async Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default)
     {
         await EnsureTableAsync(cancellation);

@@ -23,6 +23,9 @@ public interface IEventStore
     /// <summary>The feed's events from position <paramref name="fromPosition"/> on, in order, at most <paramref name="maxCount"/>.</summary>
     Task<IReadOnlyList<EventEnvelope>> ReadFeedAsync(long fromPosition, int maxCount, CancellationToken cancellation = default);
 
+    /// <summary>The stream's last version (0 when it has no events).</summary>
+    Task<long> GetStreamVersionAsync(string stream, CancellationToken cancellation = default);
+
     /// <summary>Whether an event with this id is stored (replicated events are applied once, by id).</summary>
     Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default);
 

@@ -175,6 +175,15 @@ public sealed class SqliteEventStore : IEventStore
         return result;
     }
 
+    public async Task<long> GetStreamVersionAsync(string stream, CancellationToken cancellation = default)
+    {
+        await using var connection = await OpenAsync();
+        await using var query = connection.CreateCommand();
+        query.CommandText = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $stream;";
+        query.Parameters.AddWithValue("$stream", stream);
+        return (long)(await query.ExecuteScalarAsync(cancellation))!;
+    }
+
     public async Task<bool> ContainsAsync(Guid id, CancellationToken cancellation = default)
     {
         await using var connection = await OpenAsync();

@@ -1,5 +1,6 @@
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
+using Mesh.Grains.Events;
 using Mesh.Grains.Storage;
 using Mesh.Grains.Telemetry;
 using Orleans.Concurrency;
@@ -11,18 +12,19 @@ namespace Mesh.Grains.Replication;
 /// artifacts they name. Each stream's owner skips events it already holds, so shipping twice changes nothing.
 /// </summary>
 [StatelessWorker]
-public sealed class ReplicationInboxGrain(IArtifactStore artifacts, HybridClock clock, MeshMetrics metrics) : Grain, IReplicationInboxGrain
+public sealed class ReplicationInboxGrain(IArtifactStore artifacts, IEventStore store, EventJournal journal, HybridClock clock, MeshMetrics metrics) : Grain, IReplicationInboxGrain
 {
     public async Task ApplyAsync(string fromRegion, EventEnvelope[] events)
     {
         foreach (var stream in events.GroupBy(e => e.Stream))
         {
-            if (!stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)) continue;
-            var model = stream.Key[EventStreams.ModelPrefix.Length..];
             var data = stream.OrderBy(e => e.Position)
                 .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc))
                 .ToArray();
-            await GrainFactory.GetGrain<IModelReplicaGrain>(model).ApplyReplicatedAsync(data);
+            if (stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal))
+                await GrainFactory.GetGrain<IModelReplicaGrain>(stream.Key[EventStreams.ModelPrefix.Length..]).ApplyReplicatedAsync(data);
+            else if (stream.Key.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal))
+                await AppendUsageAsync(stream.Key, data);
         }
         var now = DateTimeOffset.UtcNow;
         foreach (var e in events)
@@ -30,6 +32,18 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, HybridClock 
             clock.Observe(e.Hlc);
             metrics.ReplicationLag(fromRegion, (now - e.Timestamp).TotalMilliseconds);
         }
+    }
+
+    // A usage stream has one writer, a silo of the sending region, and one link ships it here: append what is new.
+    private async Task AppendUsageAsync(string stream, EventData[] events)
+    {
+        var fresh = new List<EventData>(events.Length);
+        foreach (var e in events)
+        {
+            if (!await store.ContainsAsync(e.Id)) fresh.Add(e);
+        }
+        foreach (var chunk in fresh.Chunk(EventStoreRules.MaxEventsPerAppend))
+            await journal.AppendAsync(stream, await store.GetStreamVersionAsync(stream), chunk);
     }
 
     public async Task PutArtifactAsync(string sha256, byte[] bytes)

@@ -66,6 +66,10 @@ public sealed class ReplicatorGrain(
         logger.LogInformation("Replication to region {Peer} {State}", Peer, paused ? "paused" : "resumed");
     }
 
+    // Models (with their policies) and usage (each region's counts, summed everywhere) replicate; devices stay home.
+    private static bool IsReplicated(string stream) =>
+        stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal) || stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal);
+
     private async Task ShipAsync()
     {
         var local = cluster.Value.ClusterId;
@@ -73,19 +77,19 @@ public sealed class ReplicatorGrain(
         {
             var page = await store.ReadFeedAsync(_shipped + 1, regions.Value.BatchSize);
             if (page.Count == 0) return;
-            var ours = page.Where(e => e.Region == local && e.Stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)).ToList();
+            var ours = page.Where(e => e.Region == local && IsReplicated(e.Stream)).ToList();
             if (ours.Count > 0)
             {
                 try
                 {
                     // Residency: a model pinned to regions without this peer sends it nothing, not even its name.
                     var allowed = new Dictionary<string, bool>(StringComparer.Ordinal);
-                    foreach (var stream in ours.Select(e => e.Stream).Distinct())
+                    foreach (var stream in ours.Select(e => e.Stream).Distinct().Where(s => s.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)))
                     {
                         var regionsOfModel = await GrainFactory.GetGrain<IModelReplicaGrain>(stream[EventStreams.ModelPrefix.Length..]).GetLocalResidencyAsync();
                         allowed[stream] = regionsOfModel is null || regionsOfModel.Contains(Peer, StringComparer.Ordinal);
                     }
-                    ours.RemoveAll(e => !allowed[e.Stream]);
+                    ours.RemoveAll(e => allowed.TryGetValue(e.Stream, out var ok) && !ok);
                     var inbox = (await peers.GetAsync(Peer)).GetGrain<IReplicationInboxGrain>(0);
                     foreach (var registered in ours.Where(e => e.Type == EventCodec.TypeName(typeof(ModelVersionRegistered))))
                     {

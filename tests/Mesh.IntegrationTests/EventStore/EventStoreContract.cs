@@ -30,6 +30,8 @@ public abstract class EventStoreContract
         var e0 = events[0];
         Assert.Equal((first.Id, "model/a", 1, "tester", "local", """{"version":1}""", first.Hlc), (e0.Id, e0.Stream, e0.SchemaVersion, e0.Actor, e0.Region, e0.Data, e0.Hlc));
         Assert.True(await store.ContainsAsync(first.Id));
+        Assert.Equal(3, await store.GetStreamVersionAsync("model/a"));
+        Assert.Equal(0, await store.GetStreamVersionAsync("model/none"));
         Assert.False(await store.ContainsAsync(Guid.NewGuid()));
         Assert.True(Math.Abs((e0.Timestamp - first.Timestamp).TotalMilliseconds) < 1);
         Assert.Equal(stored, events.Take(2));

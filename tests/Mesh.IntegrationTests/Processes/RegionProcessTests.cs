@@ -114,6 +114,21 @@ public class RegionProcessTests : IAsyncLifetime
             Assert.True(elapsed < TimeSpan.FromSeconds(1), $"the model reached the other region after {elapsed.TotalMilliseconds:F0} ms");
             Assert.Equal(1, answer.Version);
             Assert.Equal((await east.GetModelAsync("fast")).Versions.Single().ArtifactSha256, (await west.GetModelAsync("fast")).Versions.Single().ArtifactSha256);
+
+            // Usage is counted in each region and summed everywhere: both regions see both callers' counts.
+            for (var i = 0; i < 3; i++) await east.PredictAsync(new PredictRequest("fast", [TestModels.MlpInput(2)]));
+            string Usage(Mesh.Abstractions.Models.UsageRecord[] records) =>
+                string.Join(",", records.Where(r => r.Caller.StartsWith("test-", StringComparison.Ordinal)).OrderBy(r => r.Caller).Select(r => $"{r.Caller}={r.Requests}/{r.Rows}"));
+            var watch = Stopwatch.StartNew();
+            string eastUsage = "", westUsage = "";
+            while (watch.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                (eastUsage, westUsage) = (Usage(await east.GetUsageAsync()), Usage(await west.GetUsageAsync()));
+                if (eastUsage == "test-east=3/6,test-west=1/1" && westUsage == eastUsage) break;
+                await Task.Delay(100);
+            }
+            Assert.Equal("test-east=3/6,test-west=1/1", eastUsage);
+            Assert.Equal(eastUsage, westUsage);
         }
     }
 
