@@ -34,6 +34,7 @@ public static class MeshTelemetry
         public const string ShadowComparisons = "mesh.shadow.comparisons";
         public const string ReplicatedEvents = "mesh.replication.events";
         public const string ReplicationLag = "mesh.replication.lag";
+        public const string ReplicationConflicts = "mesh.replication.conflicts";
     }
 
     public static class Tags
@@ -48,5 +49,6 @@ public static class MeshTelemetry
         public const string ShadowVersion = "mesh.shadow.version";
         public const string Peer = "mesh.region.peer";
         public const string FromRegion = "mesh.region.from";
+        public const string Register = "mesh.model.register";
     }
 }

@@ -6,6 +6,7 @@ using Mesh.Grains.Configuration;
 using Mesh.Grains.Events;
 using Mesh.Grains.Replication;
 using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ public sealed class ModelGrain(
     IOptions<InferenceOptions> inference,
     TimeProvider clock,
     ResidencyLookup residency,
+    MeshMetrics metrics,
     ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain, IModelReplicaGrain
 {
     private readonly IEventStore _store = store;
@@ -78,7 +80,11 @@ public sealed class ModelGrain(
         var fresh = new List<EventData>(events.Length);
         foreach (var e in events)
         {
-            if (!await _store.ContainsAsync(e.Id)) fresh.Add(e);
+            if (await _store.ContainsAsync(e.Id)) continue;
+            fresh.Add(e);
+            var decoded = (ModelEvent)EventCodec.Decode(new EventEnvelope(e.Id, Stream, 0, 0, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc));
+            if (State.RegisterWrite(decoded, new EventStamp(e.Hlc, e.Region)) is ({ } register, true))
+                metrics.ConflictResolved(Name, register);
         }
         // An append holds at most 32 events; a long gap arrives in several.
         foreach (var chunk in fresh.Chunk(EventStoreRules.MaxEventsPerAppend)) await AppendReplicatedAsync(chunk);

@@ -76,6 +76,21 @@ public sealed class ModelState
         }
     }
 
+    /// <summary>
+    /// The register a write goes to and whether it loses to what the register holds: a write from another region
+    /// that arrives older than the current value (the conflict last-writer-wins settles against it). Null: the
+    /// event is no register write.
+    /// </summary>
+    public (string Register, bool Loses)? RegisterWrite(ModelEvent e, EventStamp stamp) => e switch
+    {
+        ModelVersionPromoted or ModelTrafficSplitSet or ModelRolledBack => ("traffic", !stamp.Beats(Traffic?.Stamp)),
+        ModelVersionRegistered { MakeDefault: true } => ("traffic", !stamp.Beats(Traffic?.Stamp)),
+        ModelShadowSet => ("shadow", !stamp.Beats(ShadowStamp)),
+        ModelPolicyChanged => ("policy", !stamp.Beats(PolicyStamp)),
+        ModelResidencySet => ("residency", !stamp.Beats(RegionsStamp)),
+        _ => null,
+    };
+
     private void TakeAllTraffic(string artifact, EventStamp stamp)
     {
         FullTraffic.Add(new StampedArtifact(artifact, stamp));

@@ -45,6 +45,7 @@ public sealed class MeshMetrics
     private readonly Counter<long> _shadowComparisons;
     private readonly Counter<long> _replicatedEvents;
     private readonly Histogram<double> _replicationLag;
+    private readonly Counter<long> _conflicts;
     private readonly KeyValuePair<string, object?> _silo;
 
     public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo)
@@ -70,10 +71,15 @@ public sealed class MeshMetrics
         _replicatedEvents = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicatedEvents, "{event}", "Events shipped to a peer region");
         _replicationLag = meter.CreateHistogram<double>(MeshTelemetry.Instruments.ReplicationLag, "ms",
             "Time from an event being stored in its region to its arrival in this one");
+        _conflicts = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicationConflicts, "{event}",
+            "Replicated writes that arrived older than the register's value here and lost (last writer wins)");
     }
 
     public void Replicated(string peer, int events) =>
         _replicatedEvents.Add(events, new TagList { _silo, { MeshTelemetry.Tags.Peer, peer } });
+
+    public void ConflictResolved(string model, string register) =>
+        _conflicts.Add(1, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Register, register } });
 
     public void ReplicationLag(string fromRegion, double milliseconds) =>
         _replicationLag.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });

@@ -41,6 +41,7 @@ public class RegionProcessTests : IAsyncLifetime
             ["Mesh__Storage__DataDirectory"] = Data,
             ["Mesh__Regions__Peers__0__Name"] = peer.Name,
             ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peer.Gateway}",
+            ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
         });
 
         public Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
@@ -354,6 +355,16 @@ public class RegionProcessTests : IAsyncLifetime
             var took = converged.Elapsed;
             Assert.Equal(eastTraffic, westTraffic);
             Assert.True(took < TimeSpan.FromSeconds(2), $"the regions agreed after {took.TotalMilliseconds:F0} ms");
+        }
+        // Exactly one of the two writes arrived older than the other region's and lost there: one conflict settled.
+        using (var http = new HttpClient())
+        {
+            static long Conflicts(string metrics) => metrics.Split('\n')
+                .Where(l => l.StartsWith("mesh_replication_conflicts_total{", StringComparison.Ordinal) && l.Contains("mesh_model=\"shared\""))
+                .Sum(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+            var conflicts = Conflicts(await http.GetStringAsync($"http://127.0.0.1:{_east.Http}/metrics"))
+                            + Conflicts(await http.GetStringAsync($"http://127.0.0.1:{_west.Http}/metrics"));
+            Assert.Equal(1, conflicts);
         }
         var eastModel = (await _east.Mesh("model", "shared")).Stdout;
         Assert.Equal(eastModel, (await _west.Mesh("model", "shared")).Stdout);
