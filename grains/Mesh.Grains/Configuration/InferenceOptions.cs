@@ -32,7 +32,7 @@ public sealed class InferenceOptions : IValidatedOptions
     /// <summary>How often each silo re-reads the models' policies to load the MinWarm ones.</summary>
     public TimeSpan WarmPolicyRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often each silo adds its usage counts to the mesh's ledger.</summary>
+    /// <summary>How often each silo records its usage counts as an event (when there are any).</summary>
     public TimeSpan UsageFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     public int Runners => RunnersPerVersion > 0 ? RunnersPerVersion : Environment.ProcessorCount;
