@@ -333,16 +333,20 @@ public class RegionProcessTests : IAsyncLifetime
         var predict = await _west.Mesh("predict", "shared", "--input", "input=1x64:" + string.Join(",", new float[64]), "--format", "json");
         Assert.True(predict.ExitCode == 0, predict.Stderr);
 
-        // Conflicting splits written at once in both regions (through the SDK, so the time measured is the mesh's):
-        // both end with the same one within 2 s.
+        // Conflicting splits written in both regions at once (through the SDK, so the time measured is the mesh's):
+        // both end with the same one within 2 s of the links carrying them.
         var (eastHost, eastClient) = await _east.ConnectAsync();
         var (westHost, westClient) = await _west.ConnectAsync();
         using (eastHost)
         using (westHost)
         {
+            // The links are paused around the two writes so that neither region has seen the other's: truly
+            // concurrent writes (on a busy machine two "simultaneous" calls can otherwise run one after the other).
+            await Task.WhenAll(eastClient.SetReplicationPausedAsync("west", true), westClient.SetReplicationPausedAsync("east", true));
             await Task.WhenAll(
                 eastClient.SetTrafficAsync("shared", new TrafficWeight(1, 90), new TrafficWeight(2, 10)),
                 westClient.SetTrafficAsync("shared", new TrafficWeight(1, 30), new TrafficWeight(2, 70)));
+            await Task.WhenAll(eastClient.SetReplicationPausedAsync("west", false), westClient.SetReplicationPausedAsync("east", false));
             var converged = Stopwatch.StartNew();
             string eastTraffic = "", westTraffic = "";
             while (converged.Elapsed < TimeSpan.FromSeconds(10))
