@@ -14,7 +14,7 @@ namespace Mesh.IntegrationTests.Processes;
 /// Two regions, each its own Orleans cluster in its own silo process with its own storage, naming each other as
 /// peers: what is written in one reaches the other, and concurrent writes converge.
 /// </summary>
-[Trait("Category", "Process")]
+[Trait("Category", "Process"), Collection(RegionTimingCollection.Name)]
 public class RegionProcessTests : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
@@ -385,4 +385,14 @@ public class RegionProcessTests : IAsyncLifetime
         Assert.Contains("region east: feed at position", links);
         Assert.Matches(@"west\s+\d+\s+0\s+[1-9]\d*\s+\S+ \S+\s+ok", links);
     }
+}
+
+/// <summary>
+/// The region tests assert times the issue sets (a deploy visible in the other region within 1 s, agreement within
+/// 2 s). On 2 cores they run alone, after the parallel tests, so other tests' processes do not decide them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RegionTimingCollection
+{
+    public const string Name = "region timing";
 }
