@@ -12,9 +12,6 @@ public static class HybridTimestamp
 
     public static long Pack(long milliseconds, int counter) => (milliseconds << CounterBits) | (uint)(counter & 0xFFFF);
 
-    public static long Milliseconds(long stamp) => stamp >> CounterBits;
-
-    public static DateTimeOffset ToTime(long stamp) => DateTimeOffset.FromUnixTimeMilliseconds(Milliseconds(stamp));
 }
 
 /// <summary>A hybrid logical clock: thread-safe, one per process.</summary>

@@ -1,6 +1,7 @@
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Grains.Configuration;
+using Mesh.Grains.Storage;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -22,13 +23,7 @@ public sealed class SqliteEventStore : IEventStore
     public SqliteEventStore(string directory, string file = "events.db")
     {
         _directory = directory;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(directory, file),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
+        _connectionString = SqliteFiles.ConnectionString(Path.Combine(directory, file));
         _initialized = new Lazy<Task>(InitializeAsync);
     }
 
@@ -71,13 +66,7 @@ public sealed class SqliteEventStore : IEventStore
     private async Task<SqliteConnection> OpenAsync(bool initialize = true)
     {
         if (initialize) await _initialized.Value;
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var pragma = connection.CreateCommand();
-        // FULL: an acknowledged event survives power loss; events are the system of record.
-        pragma.CommandText = "PRAGMA synchronous = FULL;";
-        await pragma.ExecuteNonQueryAsync();
-        return connection;
+        return await SqliteFiles.OpenAsync(_connectionString);
     }
 
     public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events, CancellationToken cancellation = default)

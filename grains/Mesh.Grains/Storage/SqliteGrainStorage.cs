@@ -14,8 +14,6 @@ namespace Mesh.Grains.Storage;
 /// </summary>
 public sealed class SqliteGrainStorage : IGrainStorage
 {
-    public const string ProviderName = "mesh";
-
     private readonly string _connectionString;
     private readonly IGrainStorageSerializer _serializer;
     private readonly Lazy<Task> _initialized;
@@ -23,13 +21,7 @@ public sealed class SqliteGrainStorage : IGrainStorage
     public SqliteGrainStorage(IOptions<StorageOptions> options, IGrainStorageSerializer serializer)
     {
         var directory = options.Value.FullDataDirectory;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path.Combine(directory, "mesh.db"),
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
+        _connectionString = SqliteFiles.ConnectionString(Path.Combine(directory, "mesh.db"));
         _serializer = serializer;
         _initialized = new Lazy<Task>(() => InitializeAsync(directory));
     }
@@ -55,13 +47,7 @@ public sealed class SqliteGrainStorage : IGrainStorage
     private async Task<SqliteConnection> OpenAsync(bool initialize = true)
     {
         if (initialize) await _initialized.Value;
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync();
-        // Durable at commit on power loss: the registry is small and written rarely.
-        await using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA synchronous = FULL;";
-        await pragma.ExecuteNonQueryAsync();
-        return connection;
+        return await SqliteFiles.OpenAsync(_connectionString);
     }
 
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)

@@ -108,6 +108,25 @@ public sealed partial class MeshProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>
+    /// The model versions that answer up to 200 MLP predicts (zeros) to a silo's HTTP gateway, stopping once
+    /// <paramref name="enough"/> distinct versions have answered. Every predict must succeed.
+    /// </summary>
+    public static async Task<string[]> ServedVersionsAsync(int httpPort, string model, int enough)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+        var served = new HashSet<string>();
+        for (var i = 0; i < 200 && served.Count < enough; i++)
+        {
+            using var answer = await http.PostAsync($"v2/models/{model}/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var text = await answer.Content.ReadAsStringAsync();
+            Assert.True(answer.IsSuccessStatusCode, text);
+            served.Add(System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("model_version").GetString()!);
+        }
+        return served.Order().ToArray();
+    }
+
     private static readonly HashSet<int> HandedOut = [];
 
     /// <summary>

@@ -79,16 +79,7 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
                 Assert.Contains("policy: max batch 16", model.Stdout);
                 Assert.Contains("life", (await Mesh("models")).Stdout);
 
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_httpPort}") };
-                var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
-                var served = new HashSet<string>();
-                for (var i = 0; i < 200 && served.Count < 2; i++)
-                {
-                    using var answer = await http.PostAsync("v2/models/life/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
-                    Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
-                    served.Add(JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("model_version").GetString()!);
-                }
-                Assert.Equal(["1", "2"], served.Order());
+                Assert.Equal(["1", "2"], await MeshProcess.ServedVersionsAsync(_httpPort, "life", enough: 2));
                 var audit = await Mesh("audit", "--model", "life");
                 Assert.Matches(@"cli:\S+\s+west\s+model/life\s+traffic v1=80% v2=20%", audit.Stdout);
                 Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(30)));

@@ -199,16 +199,7 @@ public class SiloProcessTests : IDisposable
             var lineage = await Mesh("lineage", "life");
             Assert.Matches(@"\s+2\s+1\s+[0-9a-f]{16}\s+none\s+-\s+10%\s+seed 2", lineage.Stdout);
             // Predicts route by the split that came back: both versions answer (90/10 over 200 requests).
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_httpPort}") };
-            var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
-            var served = new HashSet<string>();
-            for (var i = 0; i < 200 && served.Count < 2; i++)
-            {
-                using var answer = await http.PostAsync("v2/models/life/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
-                Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
-                served.Add(JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("model_version").GetString()!);
-            }
-            Assert.Equal(["1", "2"], served.Order());
+            Assert.Equal(["1", "2"], await MeshProcess.ServedVersionsAsync(_httpPort, "life", enough: 2));
             var rollback = await Mesh("rollback", "life");
             Assert.Contains("model life: rolled back; version 1 takes all traffic", rollback.Stdout);
 
