@@ -24,6 +24,13 @@ public sealed class SiloOptions : IValidatedOptions
     public int GatewayPort { get; set; } = DefaultGatewayPort;
 
     /// <summary>
+    /// The port the gateway listens on, when it differs from <see cref="GatewayPort"/>: a port map, NAT or proxy in
+    /// front of the gateway. Orleans clients address the gateway's own system targets by the endpoint they dialled,
+    /// so <see cref="GatewayPort"/> must be the one they dial and this the one the socket binds (unset: the same).
+    /// </summary>
+    public int? GatewayListenPort { get; set; }
+
+    /// <summary>
     /// The address other silos and clients reach this silo at, when clustering is on Azure Table (the production
     /// profile); localhost clustering uses loopback.
     /// </summary>
@@ -42,6 +49,10 @@ public sealed class SiloOptions : IValidatedOptions
             yield return $"{Section}:{nameof(SiloPort)} must be a port from 1 to 65535 (was {SiloPort})";
         if (GatewayPort is < 1 or > 65535)
             yield return $"{Section}:{nameof(GatewayPort)} must be a port from 1 to 65535 (was {GatewayPort})";
+        if (GatewayListenPort is < 1 or > 65535)
+            yield return $"{Section}:{nameof(GatewayListenPort)} must be a port from 1 to 65535 (was {GatewayListenPort})";
+        if (GatewayListenPort == SiloPort)
+            yield return $"{Section}:{nameof(SiloPort)} and {Section}:{nameof(GatewayListenPort)} must differ (both {SiloPort})";
         if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
             yield return $"{Section}:{nameof(AdvertisedAddress)} must be an IP address (was '{AdvertisedAddress}')";
         if (SiloPort == GatewayPort)

@@ -42,6 +42,11 @@ public static class MeshSiloHosting
                 orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort, serviceId: silo.ServiceId, clusterId: silo.ClusterId);
                 orleans.AddMeshEmbeddedStorage();
             }
+            if (silo.GatewayListenPort is { } listen)
+            {
+                orleans.Configure<Orleans.Configuration.EndpointOptions>(o =>
+                    o.GatewayListeningEndpoint = new System.Net.IPEndPoint(o.SiloListeningEndpoint?.Address ?? o.AdvertisedIPAddress, listen));
+            }
             orleans.AddMeshServing();
         });
 
