@@ -34,7 +34,7 @@ internal static class EventCommands
             Console.WriteLine($"replication to {parse.GetValue(peer)} resumed");
             return ExitCodes.Ok;
         }));
-        var command = new Command("regions", "This region and its replication links: position shipped to each peer, events behind, last error") { pause, resume };
+        var command = new Command("regions", "This region, its replication links (position shipped to each peer, events behind, last error) and the failovers it took over") { pause, resume };
         command.SetAction((parse, _) => run(parse, async mesh =>
         {
             var region = await mesh.GetRegionStatusAsync();
@@ -46,6 +46,11 @@ internal static class EventCommands
                 var state = p.Paused ? "paused" : p.LastError is null ? "ok" : "failing: " + p.LastError;
                 Console.WriteLine($"{p.Peer,-10}  {p.ShippedPosition,7}  {p.HeadPosition - p.ShippedPosition,7}  {p.EventsShipped,11}  {p.LastShippedAt?.ToString("yyyy-MM-dd HH:mm:ss.fff") ?? "-",-23}  {state}");
             }
+            // As clients report them with their probes: predicts answered here because the region they prefer failed.
+            var taken = region.FailoversTaken ?? [];
+            Console.WriteLine(taken.Length == 0
+                ? "failovers taken over: none"
+                : "failovers taken over: " + string.Join(", ", taken.Select(f => $"from {f.From} {f.Predicts}" + (f.LastAt is { } at ? $" (last reported {at:yyyy-MM-dd HH:mm:ss})" : ""))));
             return ExitCodes.Ok;
         }));
         return command;

@@ -115,6 +115,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>The region this client is connected to and its replication links to its peers.</summary>
     public Task<RegionStatus> GetRegionStatusAsync() => cluster.GetGrain<IRegionGrain>(0).GetStatusAsync();
 
+    /// <summary>A health and latency probe of the region, reporting the failovers it took over since the last one.</summary>
+    public Task ProbeRegionAsync(FailoverCount[]? failoversTaken = null) => cluster.GetGrain<IRegionGrain>(0).ProbeAsync(failoversTaken ?? []);
+
     /// <summary>Stops or resumes shipping this region's events to <paramref name="peer"/> (a cut replication link).</summary>
     public Task SetReplicationPausedAsync(string peer, bool paused) => cluster.GetGrain<IReplicatorGrain>(peer).SetPausedAsync(paused);
 

@@ -24,7 +24,28 @@ public sealed class MeshRegionsOptions
 
     /// <summary>Active-passive: management writes go only to the first region. Active-active (default): to the first healthy one.</summary>
     public bool WritesToPrimaryOnly { get; set; }
+
+    /// <summary>
+    /// Prefer the region with the lowest measured round trip (the probes') over the configured order, which then
+    /// only breaks ties and places regions not measured yet.
+    /// </summary>
+    public bool PreferLowestLatency { get; set; }
+
+    /// <summary>
+    /// Round trips are compared in steps of this size, so regions about as near as each other keep the configured
+    /// order instead of trading places with every noisy probe.
+    /// </summary>
+    public TimeSpan LatencyTolerance { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// How often every region is probed: its round trip is measured and the failovers it took over are reported
+    /// to it (what `mesh regions` shows). Zero turns probing off.
+    /// </summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
+
+/// <summary>What the client knows of a region: its smoothed probe round trip (null before the first) and its circuit.</summary>
+public sealed record RegionHealth(string Name, double? RoundTripMilliseconds, bool Healthy);
 
 /// <summary>One region: its name (cluster id) and gateways.</summary>
 public sealed class MeshRegionEndpoint
@@ -49,32 +70,46 @@ public sealed class MeshRegions : IAsyncDisposable
     private static readonly Counter<long> FailoverCounter = Meter.CreateCounter<long>("mesh.client.failovers", "{predict}", "Predicts answered by a region other than the most preferred");
     private readonly MeshRegionsOptions _options;
     private readonly Region[] _regions;
+    private readonly CancellationTokenSource _stopProbing = new();
+    private Task _probing = Task.CompletedTask;
+    private volatile Region[] _preferred;
     private long _failovers;
+    private int _disposed;
 
     private MeshRegions(MeshRegionsOptions options)
     {
         if (options.Regions.Count == 0) throw new ArgumentException("name at least one region", nameof(options));
         _options = options;
         _regions = options.Regions.Select(r => new Region(r, options)).ToArray();
+        _preferred = _regions;
     }
 
-    /// <summary>Connects to every region that answers now; the others are connected when they are next tried.</summary>
+    /// <summary>Connects to every region that answers now (the others when next tried) and starts probing them.</summary>
     public static async Task<MeshRegions> ConnectAsync(MeshRegionsOptions options)
     {
         var regions = new MeshRegions(options);
         await Task.WhenAll(regions._regions.Select(r => r.TryConnectAsync()));
+        if (options.ProbeInterval > TimeSpan.Zero)
+        {
+            await regions.ProbeAllAsync();
+            regions._probing = regions.ProbeLoopAsync();
+        }
         return regions;
     }
 
     /// <summary>Predicts answered by a region other than the most preferred one.</summary>
     public long Failovers => Interlocked.Read(ref _failovers);
 
+    /// <summary>Each region, in the order predicts try them now.</summary>
+    public IReadOnlyList<RegionHealth> Regions => _preferred.Select(r => new RegionHealth(r.Name, r.RoundTripMilliseconds, r.Healthy)).ToArray();
+
     public async Task<RoutedResponse> PredictAsync(PredictRequest request, CancellationToken cancellation = default)
     {
         var failures = new List<string>();
-        for (var i = 0; i < _regions.Length; i++)
+        var order = _preferred;
+        for (var i = 0; i < order.Length; i++)
         {
-            var region = _regions[i];
+            var region = order[i];
             try
             {
                 var response = await region.Pipeline.ExecuteAsync(async token =>
@@ -85,6 +120,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 if (i > 0)
                 {
                     Interlocked.Increment(ref _failovers);
+                    region.TookOverFrom(order[0].Name);
                     FailoverCounter.Add(1, new KeyValuePair<string, object?>("mesh.region", region.Name));
                 }
                 return new RoutedResponse(region.Name, response);
@@ -118,9 +154,38 @@ public sealed class MeshRegions : IAsyncDisposable
             or SiloUnavailableException or OrleansException or System.Net.Sockets.SocketException or RegionUnreachableException
         || (e is not MeshException && e is InvalidOperationException);
 
+    private async Task ProbeLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.ProbeInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopProbing.Token)) await ProbeAllAsync();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ProbeAllAsync()
+    {
+        await Task.WhenAll(_regions.Select(r => r.ProbeAsync()));
+        if (!_options.PreferLowestLatency) return;
+        // Round trips within one step of each other (or unmeasured) keep the configured order.
+        var step = Math.Max(_options.LatencyTolerance.TotalMilliseconds, 0.001);
+        _preferred = _regions.Select((r, i) => (r, i))
+            .OrderBy(x => x.r.RoundTripMilliseconds is { } ms && !double.IsInfinity(ms) ? Math.Floor(ms / step) : double.PositiveInfinity).ThenBy(x => x.i)
+            .Select(x => x.r).ToArray();
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        _stopProbing.Cancel();
+        await _probing;
+        // The failovers counted since the last probe still reach the regions that took them.
+        if (_options.ProbeInterval > TimeSpan.Zero) await ProbeAllAsync();
         foreach (var region in _regions) await region.DisposeAsync();
+        _stopProbing.Dispose();
     }
 
     private sealed class Region : IAsyncDisposable
@@ -138,8 +203,45 @@ public sealed class MeshRegions : IAsyncDisposable
             Pipeline = BuildPipeline();
         }
 
+        // Failovers this region took over since they were last reported to it, per region that failed.
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _taken = new(StringComparer.Ordinal);
+        private long _roundTripTicks = -1;
+
         public string Name => endpoint.Name;
         public bool Healthy => !_open;
+
+        public double? RoundTripMilliseconds
+        {
+            get
+            {
+                var ticks = Interlocked.Read(ref _roundTripTicks);
+                return ticks < 0 ? null : ticks == long.MaxValue ? double.PositiveInfinity : TimeSpan.FromTicks(ticks).TotalMilliseconds;
+            }
+        }
+
+        public void TookOverFrom(string failed) => _taken.AddOrUpdate(failed, 1, (_, n) => n + 1);
+
+        /// <summary>One probe: measures the round trip (smoothed) and hands over the failovers counted so far.</summary>
+        public async Task ProbeAsync()
+        {
+            var report = _taken.Where(t => t.Value > 0).Select(t => new Mesh.Abstractions.Grains.FailoverCount(t.Key, t.Value, DateTimeOffset.UtcNow)).ToArray();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                var client = await GetClientAsync();
+                await client.ProbeRegionAsync(report).WaitAsync(options.CallTimeout);
+            }
+            catch (Exception e) when (IsRegionFailure(e))
+            {
+                Interlocked.Exchange(ref _roundTripTicks, long.MaxValue);
+                return;
+            }
+            foreach (var sent in report) _taken.AddOrUpdate(sent.From, 0, (_, n) => n - sent.Predicts);
+            var last = Interlocked.Read(ref _roundTripTicks);
+            var now = watch.Elapsed.Ticks;
+            // Smoothed so one slow probe on a busy machine does not reorder the regions.
+            Interlocked.Exchange(ref _roundTripTicks, last is < 0 or long.MaxValue ? now : (long)(0.7 * last + 0.3 * now));
+        }
 
         public ResiliencePipeline Pipeline { get; }
 

@@ -50,8 +50,29 @@ public interface IReplicationInboxGrain : IGrainWithIntegerKey
 public interface IRegionGrain : IGrainWithIntegerKey
 {
     Task<RegionStatus> GetStatusAsync();
+
+    /// <summary>
+    /// A client's health probe of this region, carrying the predicts it sent here since its last probe because
+    /// the region it prefers failed (counted by the region that failed). Cheap: it is also the latency probe.
+    /// </summary>
+    Task ProbeAsync(FailoverCount[] failoversTaken);
 }
 
-/// <summary>A region's name, the head of its feed, and each link to a peer.</summary>
+/// <summary>
+/// Predicts this region answered for clients whose preferred region (<paramref name="From"/>) had failed: one
+/// region's view of the failovers that reached it, kept across restarts.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record RegionStatus(string Name, long HeadPosition, ReplicationStatus[] Peers);
+public sealed record FailoverCount(string From, long Predicts, DateTimeOffset? LastAt = null);
+
+/// <summary>Counts the failovers a region took over (one activation per region, key 0; off the predict path).</summary>
+public interface IFailoverTallyGrain : IGrainWithIntegerKey
+{
+    Task AddAsync(FailoverCount[] counts);
+
+    Task<FailoverCount[]> GetAsync();
+}
+
+/// <summary>A region's name, the head of its feed, each link to a peer, and the failovers it took over.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RegionStatus(string Name, long HeadPosition, ReplicationStatus[] Peers, FailoverCount[]? FailoversTaken = null);

@@ -35,6 +35,7 @@ public static class MeshTelemetry
         public const string ReplicatedEvents = "mesh.replication.events";
         public const string ReplicationLag = "mesh.replication.lag";
         public const string ReplicationConflicts = "mesh.replication.conflicts";
+        public const string FailoversTaken = "mesh.region.failovers";
     }
 
     public static class Tags

@@ -14,6 +14,11 @@ public sealed class RegionGrain(IEventStore store, IOptions<RegionOptions> regio
     public async Task<RegionStatus> GetStatusAsync()
     {
         var links = await Task.WhenAll(regions.Value.Peers.Select(p => GrainFactory.GetGrain<IReplicatorGrain>(p.Name).GetStatusAsync()));
-        return new RegionStatus(cluster.Value.ClusterId, await store.GetFeedHeadAsync(), links);
+        var failovers = await GrainFactory.GetGrain<IFailoverTallyGrain>(0).GetAsync();
+        return new RegionStatus(cluster.Value.ClusterId, await store.GetFeedHeadAsync(), links, failovers);
     }
+
+    // Most probes carry nothing and end here, in the silo the client is connected to.
+    public Task ProbeAsync(FailoverCount[] failoversTaken) =>
+        failoversTaken.Length == 0 ? Task.CompletedTask : GrainFactory.GetGrain<IFailoverTallyGrain>(0).AddAsync(failoversTaken);
 }

@@ -73,7 +73,14 @@ public sealed class MeshMetrics
             "Time from an event being stored in its region to its arrival in this one");
         _conflicts = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicationConflicts, "{event}",
             "Replicated writes that arrived older than the register's value here and lost (last writer wins)");
+        _failoversTaken = meter.CreateCounter<long>(MeshTelemetry.Instruments.FailoversTaken, "{predict}",
+            "Predicts this region answered because the client's preferred region (mesh.region.from) had failed, as clients report them");
     }
+
+    public void FailoversTaken(string fromRegion, long predicts) =>
+        _failoversTaken.Add(predicts, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });
+
+    private readonly Counter<long> _failoversTaken;
 
     public void Replicated(string peer, int events) =>
         _replicatedEvents.Add(events, new TagList { _silo, { MeshTelemetry.Tags.Peer, peer } });

@@ -34,6 +34,9 @@ public sealed class TcpLink : IAsyncDisposable
 
     public bool IsCut => _cut;
 
+    /// <summary>Added to every chunk carried, each way: a far-away region.</summary>
+    public TimeSpan Delay { get; set; }
+
     public void Cut()
     {
         _cut = true;
@@ -103,7 +106,7 @@ public sealed class TcpLink : IAsyncDisposable
         lock (_open) _open.Add(client);
     }
 
-    private static async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken cancel)
+    private async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken cancel)
     {
         var buffer = new byte[64 * 1024];
         try
@@ -114,6 +117,7 @@ public sealed class TcpLink : IAsyncDisposable
             {
                 var read = await source.ReadAsync(buffer, cancel);
                 if (read == 0) return;
+                if (Delay > TimeSpan.Zero) await Task.Delay(Delay, cancel);
                 await sink.WriteAsync(buffer.AsMemory(0, read), cancel);
             }
         }

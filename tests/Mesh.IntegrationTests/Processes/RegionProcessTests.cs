@@ -206,6 +206,7 @@ public class RegionProcessTests : IAsyncLifetime
                 new MeshRegionEndpoint { Name = "west", Gateways = [$"127.0.0.1:{_west.Gateway}"] },
             ],
             BreakDuration = TimeSpan.FromSeconds(1),
+            ProbeInterval = TimeSpan.FromMilliseconds(300),
         });
 
         // Steady load from four callers, bounded in time; every predict must be answered by some region.
@@ -248,6 +249,11 @@ public class RegionProcessTests : IAsyncLifetime
 
         Assert.Empty(failed);
         Assert.True(mesh.Failovers > 0);
+        // The client hands its failover counts to the region that took them; `mesh regions` there shows the same.
+        var failovers = mesh.Failovers;
+        await mesh.DisposeAsync();
+        Assert.Contains($"failovers taken over: from east {failovers} ", (await _west.Mesh("regions")).Stdout);
+        Assert.Contains("failovers taken over: none", (await _east.Mesh("regions")).Stdout);
         Assert.True(movedAt - killedAt < TimeSpan.FromSeconds(10), $"predicts moved to west {(movedAt - killedAt).TotalMilliseconds:F0} ms after east died");
         Assert.True(backAt > movedAt);
         var (eastHost, eastClient) = await _east.ConnectAsync();
@@ -319,6 +325,46 @@ public class RegionProcessTests : IAsyncLifetime
         Assert.Equal(4, eastIds.Length);   // parted: 3 versions; westonly: 1 version
         // The links reconnected by themselves and say so.
         Assert.Matches(@"west\s+\d+\s+0\s", await WaitForAsync(_east, ["regions"], " ok", TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_client_that_measures_latency_prefers_the_nearer_region_and_returns_when_the_first_is_near_again()
+    {
+        Assert.Equal(0, (await _east.Mesh("deploy", "near", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        var (westHost, westClient) = await _west.ConnectAsync();
+        using (westHost) await WaitForModelAsync(westClient, "near", TimeSpan.FromSeconds(15));
+
+        // East is listed first but sits behind 40 ms each way; the probes find west nearer.
+        _east.Front.Delay = TimeSpan.FromMilliseconds(40);
+        await using var mesh = await MeshRegions.ConnectAsync(new MeshRegionsOptions
+        {
+            Regions =
+            [
+                new MeshRegionEndpoint { Name = "east", Gateways = [$"127.0.0.1:{_east.Gateway}"] },
+                new MeshRegionEndpoint { Name = "west", Gateways = [$"127.0.0.1:{_west.Gateway}"] },
+            ],
+            PreferLowestLatency = true,
+            ProbeInterval = TimeSpan.FromMilliseconds(100),
+        });
+        async Task<string> ServedByAsync(string expected)
+        {
+            var watch = Stopwatch.StartNew();
+            string region;
+            do
+            {
+                await Task.Delay(100);
+                region = (await mesh.PredictAsync(new PredictRequest("near", [TestModels.MlpInput(1)]))).Region;
+            } while (region != expected && watch.Elapsed < TimeSpan.FromSeconds(15));
+            return region;
+        }
+        Assert.Equal("west", await ServedByAsync("west"));
+        var health = mesh.Regions;
+        Assert.Equal(["west", "east"], health.Select(r => r.Name));
+        Assert.True(health[1].RoundTripMilliseconds > 40, $"east measured at {health[1].RoundTripMilliseconds} ms");
+        Assert.Equal(0, mesh.Failovers);   // choosing the nearer region is not a failover
+
+        _east.Front.Delay = TimeSpan.Zero;
+        Assert.Equal("east", await ServedByAsync("east"));
     }
 
     [Fact]

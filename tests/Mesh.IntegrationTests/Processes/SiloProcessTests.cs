@@ -224,6 +224,7 @@ public class SiloProcessTests : IDisposable
 
     [Theory]
     [InlineData("Mesh__Silo__GatewayPort", "0", "Mesh:Silo:GatewayPort must be a port from 1 to 65535 (was 0)")]
+    [InlineData("Mesh__Silo__GatewayListenPort", "70000", "Mesh:Silo:GatewayListenPort must be a port from 1 to 65535 (was 70000)")]
     [InlineData("Mesh__Inference__IdleTimeout", "00:00:00", "Mesh:Inference:IdleTimeout must be positive")]
     [InlineData("Mesh__Inference__IdleTimeout", "soon", "Mesh:Inference:IdleTimeout")]
     [InlineData("Mesh__Telemetry__Exporters__0", "zipkin", "Mesh:Telemetry:Exporters:0 must be one of console, otlp")]
