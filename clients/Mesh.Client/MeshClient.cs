@@ -91,6 +91,12 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>Reports properties of a device's twin, as the device does (null removes one).</summary>
     public Task<DeviceInfo> ReportDeviceAsync(string device, Dictionary<string, string?> properties) => Device(device).ReportAsync(properties);
 
+    /// <summary>Issues the device a new sync token (the previous one stops working).</summary>
+    public Task<string> IssueDeviceTokenAsync(string device) => Device(device).IssueTokenAsync();
+
+    /// <summary>Applies a batch of a device's results (what the gateway's sync endpoint does with an edge bridge's).</summary>
+    public Task<DeviceSyncAck> SyncDeviceAsync(string device, string tokenSha256, DeviceSyncBatch batch) => Device(device).SyncAsync(tokenSha256, batch);
+
     /// <summary>Usage per caller across the region, as of the silos' last flush (about a second ago).</summary>
     public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key).ListAsync();
 

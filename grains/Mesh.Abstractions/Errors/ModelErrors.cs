@@ -105,3 +105,11 @@ public sealed class InvalidDeviceChangeException(string device, string rule)
 {
     [Id(0)] public string Device { get; } = device;
 }
+
+/// <summary>A device sync without the device's current token: refused, nothing applied.</summary>
+[GenerateSerializer]
+public sealed class DeviceAuthenticationException(string device)
+    : MeshException($"device '{device}': the sync token is missing or not the device's current one (issue one with `mesh device token {device}`)")
+{
+    [Id(0)] public string Device { get; } = device;
+}

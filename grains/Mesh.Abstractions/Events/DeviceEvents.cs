@@ -1,3 +1,5 @@
+using Mesh.Abstractions.Grains;
+
 namespace Mesh.Abstractions.Events;
 
 /// <summary>A change to a device's registration or twin, in the stream <c>device/ID</c>.</summary>
@@ -11,3 +13,12 @@ public sealed record DeviceDesiredSet(Dictionary<string, string> Properties) : D
 
 /// <summary>The device reported properties of the twin (what it is).</summary>
 public sealed record DeviceReported(Dictionary<string, string> Properties) : DeviceEvent;
+
+/// <summary>The mesh issued the device a sync token; only its SHA-256 is kept.</summary>
+public sealed record DeviceTokenIssued(string TokenSha256, DateTimeOffset At) : DeviceEvent;
+
+/// <summary>Results the device synced, each sequence number for the first time (duplicates never reach the log).</summary>
+public sealed record DeviceResultsSynced(DeviceResult[] Results, DateTimeOffset At) : DeviceEvent;
+
+/// <summary>The device declared results it dropped before syncing them (sequence numbers From to To).</summary>
+public sealed record DeviceResultsLost(long From, long To, string Reason, DateTimeOffset At) : DeviceEvent;

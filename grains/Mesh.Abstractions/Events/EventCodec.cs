@@ -33,6 +33,9 @@ public static class EventCodec
         ["device.registered"] = typeof(DeviceRegistered),
         ["device.desired-set"] = typeof(DeviceDesiredSet),
         ["device.reported"] = typeof(DeviceReported),
+        ["device.token-issued"] = typeof(DeviceTokenIssued),
+        ["device.results-synced"] = typeof(DeviceResultsSynced),
+        ["device.results-lost"] = typeof(DeviceResultsLost),
     };
 
     private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);

@@ -1,4 +1,5 @@
 using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Tensors;
 
 namespace Mesh.Abstractions.Grains;
 
@@ -9,7 +10,10 @@ namespace Mesh.Abstractions.Grains;
 /// </summary>
 public interface IDeviceGrain : IGrainWithStringKey
 {
-    /// <summary>Registers the device (again: updates home region, models and labels); returns it.</summary>
+    /// <summary>
+    /// Registers the device (again: updates home region, models and labels); returns it. The first registration
+    /// issues the device's sync token, returned once in <see cref="DeviceInfo.Token"/>.
+    /// </summary>
     Task<DeviceInfo> RegisterAsync(DeviceRegistration registration);
 
     /// <summary>The device; throws DeviceNotFoundException if it never registered.</summary>
@@ -20,7 +24,44 @@ public interface IDeviceGrain : IGrainWithStringKey
 
     /// <summary>Merges reported properties into the twin (a null value removes the key).</summary>
     Task<DeviceInfo> ReportAsync(Dictionary<string, string?> properties);
+
+    /// <summary>
+    /// Issues the device a new sync token (the old one stops working) and returns it: the only time the mesh holds
+    /// it in the clear; the device's stream keeps its SHA-256.
+    /// </summary>
+    Task<string> IssueTokenAsync();
+
+    /// <summary>
+    /// Takes a batch of the device's results. Each sequence number is applied once: a number already applied is
+    /// counted as a duplicate and ignored, so the bridge may send a batch again after any failure. Throws
+    /// <c>DeviceAuthenticationException</c> unless <paramref name="tokenSha256"/> is the current token's hash.
+    /// </summary>
+    Task<DeviceSyncAck> SyncAsync(string tokenSha256, DeviceSyncBatch batch);
 }
+
+/// <summary>One result the device produced, numbered by the device (1, 2, 3, ... without gaps unless some were lost).</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceResult(long Sequence, string Model, int Version, DateTimeOffset At, string Origin, string? InputSha256, NamedTensor[] Outputs);
+
+/// <summary>Results the device dropped before they were synced (its outbox overflowed), declared so the gap is known.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LostResults(long From, long To, string Reason);
+
+/// <summary>A sync from a device: results in sequence order, declared losses, and reported twin properties.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceSyncBatch(DeviceResult[] Results, LostResults[]? Lost = null, Dictionary<string, string?>? Reported = null);
+
+/// <summary>
+/// The mesh's answer to a sync: every sequence number up to <paramref name="AppliedThrough"/> is settled (applied
+/// or declared lost), how many of this batch were new or duplicates, the numbers still missing below the highest
+/// one seen, and the twin's desired properties (the cloud's half, which the device follows).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceSyncAck(long AppliedThrough, int Applied, int Duplicates, long MissingCount, Dictionary<string, string> Desired);
+
+/// <summary>What the mesh holds of a device's results.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceSyncStatus(long AppliedThrough, long Results, long Lost, long MissingCount, DateTimeOffset? LastSyncAt);
 
 [GenerateSerializer, Immutable]
 public sealed record DeviceRegistration(string HomeRegion, string[] Models, Dictionary<string, string>? Labels = null);
@@ -34,4 +75,6 @@ public sealed record DeviceInfo(
     Dictionary<string, string> Labels,
     Dictionary<string, string> Desired,
     Dictionary<string, string> Reported,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    DeviceSyncStatus? Sync = null,
+    string? Token = null);

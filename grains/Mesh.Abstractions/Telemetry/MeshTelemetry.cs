@@ -36,6 +36,7 @@ public static class MeshTelemetry
         public const string ReplicationLag = "mesh.replication.lag";
         public const string ReplicationConflicts = "mesh.replication.conflicts";
         public const string FailoversTaken = "mesh.region.failovers";
+        public const string DeviceResults = "mesh.device.results";
     }
 
     public static class Tags

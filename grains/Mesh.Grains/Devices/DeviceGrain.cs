@@ -3,16 +3,29 @@ using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Events;
+using Mesh.Abstractions.Protocol;
+using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.Logging;
+using System.Security.Cryptography;
 
 namespace Mesh.Grains.Devices;
 
-/// <summary>A device's registration and twin, event-sourced on <c>device/ID</c>.</summary>
-public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimeProvider clock, ILogger<DeviceGrain> logger)
+/// <summary>
+/// A device's registration, twin, sync token and results, event-sourced on <c>device/ID</c>. Results arrive from the
+/// edge bridge numbered by the device; the fold keeps which numbers are applied, so a batch sent again (after a
+/// crash, a lost answer, a partition) adds nothing: delivery is at least once, the effect exactly once.
+/// </summary>
+public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimeProvider clock, MeshMetrics metrics, ILogger<DeviceGrain> logger)
     : EventSourcedGrain<DeviceState>(store, journal, logger), IDeviceGrain
 {
     private const int MaxProperties = 256;
     private const int MaxValueLength = 4096;
+
+    /// <summary>Most results one sync may carry; the bridge sends fewer (Mesh:Edge:Sync:BatchSize).</summary>
+    public const int MaxResultsPerSync = 2048;
+
+    // Results per event: an event's JSON stays far below Azure Table's 64 KiB property limit for small outputs.
+    private const int ResultsPerEvent = 64;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -28,8 +41,69 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
         foreach (var model in registration.Models ?? []) ModelName.Validate(model);
         var labels = registration.Labels ?? [];
         Check(labels!, "label");
-        await RaiseAsync(new DeviceRegistered(registration.HomeRegion, registration.Models ?? [], new Dictionary<string, string>(labels), clock.GetUtcNow()));
-        return Info();
+        var registered = new DeviceRegistered(registration.HomeRegion, registration.Models ?? [], new Dictionary<string, string>(labels), clock.GetUtcNow());
+        if (State.TokenSha256 is not null)
+        {
+            await RaiseAsync(registered);
+            return Info();
+        }
+        var token = ApiKeys.New();
+        await RaiseAsync(registered, new DeviceTokenIssued(ApiKeys.Hash(token), clock.GetUtcNow()));
+        return Info() with { Token = token };
+    }
+
+    public async Task<string> IssueTokenAsync()
+    {
+        Info();
+        var token = ApiKeys.New();
+        await RaiseAsync(new DeviceTokenIssued(ApiKeys.Hash(token), clock.GetUtcNow()));
+        return token;
+    }
+
+    public async Task<DeviceSyncAck> SyncAsync(string tokenSha256, DeviceSyncBatch batch)
+    {
+        Info();
+        if (State.TokenSha256 is not { } expected || tokenSha256 is not { Length: 64 }
+            || !CryptographicOperations.FixedTimeEquals(Convert.FromHexString(expected), Convert.FromHexString(tokenSha256)))
+            throw new DeviceAuthenticationException(Id);
+        CheckBatch(batch);
+
+        var now = clock.GetUtcNow();
+        var events = new List<object>();
+        foreach (var lost in batch.Lost ?? [])
+        {
+            var from = Math.Max(lost.From, State.AppliedThrough + 1);
+            if (from <= lost.To) events.Add(new DeviceResultsLost(from, lost.To, lost.Reason, now));
+        }
+        var fresh = batch.Results.Where(r => !State.IsSettled(r.Sequence)).DistinctBy(r => r.Sequence).OrderBy(r => r.Sequence).ToArray();
+        foreach (var chunk in fresh.Chunk(ResultsPerEvent)) events.Add(new DeviceResultsSynced(chunk, now));
+        if (batch.Reported is { Count: > 0 } reported && reported.Any(p => State.Reported.GetValueOrDefault(p.Key) != p.Value))
+        {
+            Check(reported, "reported property");
+            events.Add(new DeviceReported(Stored(reported)));
+        }
+        foreach (var append in events.Chunk(EventStoreRules.MaxEventsPerAppend)) await RaiseAsync(append);
+
+        var duplicates = batch.Results.Length - fresh.Length;
+        metrics.DeviceSynced(fresh.Length, duplicates);
+        return new DeviceSyncAck(State.AppliedThrough, fresh.Length, duplicates, State.MissingCount, new(State.Desired));
+    }
+
+    private void CheckBatch(DeviceSyncBatch batch)
+    {
+        if (batch.Results.Length > MaxResultsPerSync)
+            throw new InvalidDeviceChangeException(Id, $"a sync carries at most {MaxResultsPerSync} results (was {batch.Results.Length})");
+        foreach (var result in batch.Results)
+        {
+            if (result.Sequence < 1)
+                throw new InvalidDeviceChangeException(Id, $"result sequence numbers start at 1 (was {result.Sequence})");
+            ModelName.Validate(result.Model);
+        }
+        foreach (var lost in batch.Lost ?? [])
+        {
+            if (lost.From < 1 || lost.To < lost.From)
+                throw new InvalidDeviceChangeException(Id, $"a lost range runs from 1 or more to at least its start (was {lost.From}-{lost.To})");
+        }
     }
 
     public Task<DeviceInfo> GetAsync() => Task.FromResult(Info());
@@ -85,7 +159,8 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     private DeviceInfo Info() =>
         State.RegisteredAt is { } at
-            ? new DeviceInfo(Id, State.HomeRegion, State.Models, new(State.Labels), new(State.Desired), new(State.Reported), at)
+            ? new DeviceInfo(Id, State.HomeRegion, State.Models, new(State.Labels), new(State.Desired), new(State.Reported), at,
+                new DeviceSyncStatus(State.AppliedThrough, State.Results, State.Lost, State.MissingCount, State.LastSyncAt))
             : throw new DeviceNotFoundException(Id);
 }
 
@@ -98,6 +173,22 @@ public sealed class DeviceState
     public Dictionary<string, string> Desired { get; set; } = new(StringComparer.Ordinal);
     public Dictionary<string, string> Reported { get; set; } = new(StringComparer.Ordinal);
     public DateTimeOffset? RegisteredAt { get; set; }
+    public string? TokenSha256 { get; set; }
+
+    /// <summary>Every sequence number up to this one is applied or declared lost.</summary>
+    public long AppliedThrough { get; set; }
+
+    /// <summary>Numbers applied above <see cref="AppliedThrough"/> (results that arrived after a gap).</summary>
+    public HashSet<long> AppliedAbove { get; set; } = [];
+
+    public long Results { get; set; }
+    public long Lost { get; set; }
+    public DateTimeOffset? LastSyncAt { get; set; }
+
+    public bool IsSettled(long sequence) => sequence <= AppliedThrough || AppliedAbove.Contains(sequence);
+
+    /// <summary>Numbers below the highest applied one that are neither applied nor declared lost.</summary>
+    public long MissingCount => AppliedAbove.Count == 0 ? 0 : AppliedAbove.Max() - AppliedThrough - AppliedAbove.Count;
 
     public void Apply(DeviceEvent e)
     {
@@ -113,7 +204,34 @@ public sealed class DeviceState
             case DeviceReported r:
                 Merge(Reported, r.Properties);
                 break;
+            case DeviceTokenIssued t:
+                TokenSha256 = t.TokenSha256;
+                break;
+            case DeviceResultsSynced synced:
+                foreach (var result in synced.Results) Settle(result.Sequence);
+                Results += synced.Results.Length;
+                LastSyncAt = synced.At;
+                break;
+            case DeviceResultsLost lost:
+                Lost += lost.To - lost.From + 1;
+                if (lost.From <= AppliedThrough + 1) AppliedThrough = Math.Max(AppliedThrough, lost.To);
+                else for (var s = lost.From; s <= lost.To; s++) AppliedAbove.Add(s);
+                AppliedAbove.RemoveWhere(s => s <= AppliedThrough);
+                Advance();
+                break;
         }
+    }
+
+    private void Settle(long sequence)
+    {
+        if (sequence <= AppliedThrough) return;
+        AppliedAbove.Add(sequence);
+        Advance();
+    }
+
+    private void Advance()
+    {
+        while (AppliedAbove.Remove(AppliedThrough + 1)) AppliedThrough++;
     }
 
     private static void Merge(Dictionary<string, string> twin, Dictionary<string, string> changes)

@@ -73,14 +73,23 @@ public sealed class MeshMetrics
             "Time from an event being stored in its region to its arrival in this one");
         _conflicts = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicationConflicts, "{event}",
             "Replicated writes that arrived older than the register's value here and lost (last writer wins)");
+        _deviceResults = meter.CreateCounter<long>(MeshTelemetry.Instruments.DeviceResults, "{result}",
+            "Edge results received by sync, by outcome: applied (new) or duplicate (sent again, ignored)");
         _failoversTaken = meter.CreateCounter<long>(MeshTelemetry.Instruments.FailoversTaken, "{predict}",
             "Predicts this region answered because the client's preferred region (mesh.region.from) had failed, as clients report them");
+    }
+
+    public void DeviceSynced(int applied, int duplicates)
+    {
+        _deviceResults.Add(applied, new TagList { _silo, { MeshTelemetry.Tags.Outcome, "applied" } });
+        if (duplicates > 0) _deviceResults.Add(duplicates, new TagList { _silo, { MeshTelemetry.Tags.Outcome, "duplicate" } });
     }
 
     public void FailoversTaken(string fromRegion, long predicts) =>
         _failoversTaken.Add(predicts, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });
 
     private readonly Counter<long> _failoversTaken;
+    private readonly Counter<long> _deviceResults;
 
     public void Replicated(string peer, int events) =>
         _replicatedEvents.Add(events, new TagList { _silo, { MeshTelemetry.Tags.Peer, peer } });

@@ -20,6 +20,7 @@ public static class GatewayErrors
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         EventStreamConflictException => (StatusCodes.Status409Conflict, StatusCode.Aborted),
         ModelResidencyException => (StatusCodes.Status403Forbidden, StatusCode.PermissionDenied),
+        DeviceAuthenticationException => (StatusCodes.Status401Unauthorized, StatusCode.Unauthenticated),
         CorruptEventException => (StatusCodes.Status500InternalServerError, StatusCode.DataLoss),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),

@@ -68,6 +68,7 @@ public static class GatewayHosting
             };
         });
 
+        builder.Services.AddRequestDecompression();
         builder.Services.AddGrpc(grpc =>
         {
             grpc.Interceptors.Add<GrpcErrorInterceptor>();
@@ -80,11 +81,14 @@ public static class GatewayHosting
     public static WebApplication MapMeshGateway(this WebApplication app)
     {
         app.Use(ErrorsAsProtocolErrors);
+        // Edge bridges gzip large sync batches; the decompressed body is held to the same size limit.
+        app.UseRequestDecompression();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
         app.MapInferenceApi();
         app.MapRepositoryApi();
+        app.MapDeviceApi();
         var grpcPort = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value.GrpcPort;
         if (grpcPort != 0)
             app.MapGrpcService<GrpcInferenceService>().RequireHost($"*:{grpcPort}").RequireRateLimiting(RateLimitPolicy);

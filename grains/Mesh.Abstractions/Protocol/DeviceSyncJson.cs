@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Text.Json;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Tensors;
+
+namespace Mesh.Abstractions.Protocol;
+
+/// <summary>
+/// The edge sync wire format (<c>POST /v2/devices/{id}/sync</c>), written by the bridge and read by the gateway:
+/// results with their sequence numbers and outputs as Open Inference Protocol tensors, declared losses, reported
+/// twin properties; the answer carries the watermark and the desired properties.
+/// </summary>
+public static class DeviceSyncJson
+{
+    public static byte[] WriteBatch(DeviceSyncBatch batch)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("results");
+            foreach (var r in batch.Results)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("seq", r.Sequence);
+                json.WriteString("model", r.Model);
+                json.WriteNumber("version", r.Version);
+                json.WriteString("at", r.At);
+                json.WriteString("origin", r.Origin);
+                if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
+                json.WriteStartArray("outputs");
+                foreach (var output in r.Outputs) InferenceJson.WriteTensor(json, output);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            if (batch.Lost is { Length: > 0 } lost)
+            {
+                json.WriteStartArray("lost");
+                foreach (var l in lost)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("from", l.From);
+                    json.WriteNumber("to", l.To);
+                    json.WriteString("reason", l.Reason);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            if (batch.Reported is { Count: > 0 } reported)
+            {
+                json.WriteStartObject("reported");
+                foreach (var (key, value) in reported) json.WriteString(key, value);
+                json.WriteEndObject();
+            }
+            json.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Reads a batch; anything malformed is an <see cref="InvalidRequestException"/> naming the field.</summary>
+    public static DeviceSyncBatch ReadBatch(ReadOnlyMemory<byte> body)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidRequestException("body", $"must be JSON: {e.Message}");
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array)
+                throw new InvalidRequestException("results", "must be an array");
+            var read = new List<DeviceResult>(results.GetArrayLength());
+            var i = 0;
+            foreach (var r in results.EnumerateArray())
+            {
+                var path = $"results[{i++}]";
+                if (r.ValueKind != JsonValueKind.Object) throw new InvalidRequestException(path, "must be an object");
+                var outputs = new List<NamedTensor>();
+                if (!r.TryGetProperty("outputs", out var outs) || outs.ValueKind != JsonValueKind.Array)
+                    throw new InvalidRequestException($"{path}.outputs", "must be an array of tensors");
+                var o = 0;
+                var offset = 0;
+                foreach (var tensor in outs.EnumerateArray()) outputs.Add(InferenceJson.ReadTensor(tensor, $"{path}.outputs[{o++}]", ReadOnlyMemory<byte>.Empty, ref offset));
+                read.Add(new DeviceResult(
+                    Long(r, "seq", path),
+                    String(r, "model", path),
+                    (int)Long(r, "version", path),
+                    r.TryGetProperty("at", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var when)
+                        ? when : throw new InvalidRequestException($"{path}.at", "must be an ISO 8601 time"),
+                    String(r, "origin", path),
+                    r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? digest.GetString() : null,
+                    outputs.ToArray()));
+            }
+            var lost = new List<LostResults>();
+            if (root.TryGetProperty("lost", out var lostArray))
+            {
+                if (lostArray.ValueKind != JsonValueKind.Array) throw new InvalidRequestException("lost", "must be an array");
+                var l = 0;
+                foreach (var range in lostArray.EnumerateArray())
+                {
+                    var path = $"lost[{l++}]";
+                    lost.Add(new LostResults(Long(range, "from", path), Long(range, "to", path), String(range, "reason", path)));
+                }
+            }
+            Dictionary<string, string?>? reported = null;
+            if (root.TryGetProperty("reported", out var rep))
+            {
+                if (rep.ValueKind != JsonValueKind.Object) throw new InvalidRequestException("reported", "must be an object of strings");
+                reported = new Dictionary<string, string?>(StringComparer.Ordinal);
+                foreach (var p in rep.EnumerateObject())
+                {
+                    reported[p.Name] = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.String => p.Value.GetString(),
+                        JsonValueKind.Null => null,
+                        _ => throw new InvalidRequestException($"reported.{p.Name}", "must be a string or null"),
+                    };
+                }
+            }
+            return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported);
+        }
+    }
+
+    public static byte[] WriteAck(DeviceSyncAck ack)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("applied_through", ack.AppliedThrough);
+            json.WriteNumber("applied", ack.Applied);
+            json.WriteNumber("duplicates", ack.Duplicates);
+            json.WriteNumber("missing", ack.MissingCount);
+            json.WriteStartObject("desired");
+            foreach (var (key, value) in ack.Desired) json.WriteString(key, value);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
+    public static DeviceSyncAck ReadAck(ReadOnlySpan<byte> body)
+    {
+        using var document = JsonDocument.Parse(body.ToArray());
+        var root = document.RootElement;
+        var desired = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root.TryGetProperty("desired", out var d) && d.ValueKind == JsonValueKind.Object)
+            foreach (var p in d.EnumerateObject()) desired[p.Name] = p.Value.GetString() ?? "";
+        return new DeviceSyncAck(
+            root.GetProperty("applied_through").GetInt64(), root.GetProperty("applied").GetInt32(),
+            root.GetProperty("duplicates").GetInt32(), root.GetProperty("missing").GetInt64(), desired);
+    }
+
+    private static long Long(JsonElement e, string name, string path) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n)
+            ? n : throw new InvalidRequestException($"{path}.{name}", "must be an integer");
+
+    private static string String(JsonElement e, string name, string path) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString()! : throw new InvalidRequestException($"{path}.{name}", "must be a string");
+
+    /// <summary>Lower-case hex SHA-256 of a device's inputs, as results carry it in place of the inputs.</summary>
+    public static string InputDigest(IEnumerable<NamedTensor> inputs)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var input in inputs)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(input.Name + ":" + string.Join(',', input.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + ";"));
+            if (input.Strings is { } strings) foreach (var s in strings) hash.AppendData(System.Text.Encoding.UTF8.GetBytes(s));
+            else hash.AppendData(input.Data);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+}
