@@ -1,4 +1,5 @@
 using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Protocol;
 using Mesh.Client;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ public static class DeviceEndpoints
             throw new DeviceAuthenticationException(device);
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var batch = DeviceSyncJson.ReadBatch(body);
+        MeshActor.Set("device:" + device);
         var ack = await mesh.SyncDeviceAsync(device, ApiKeys.Hash(header["Bearer ".Length..].Trim()), batch);
         return Results.Bytes(DeviceSyncJson.WriteAck(ack), "application/json");
     }

@@ -28,6 +28,9 @@ public sealed partial class MeshProcess : IAsyncDisposable
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
     public bool HasExited => _process.HasExited;
+
+    /// <summary>The process's stdin (for programs that read JSON lines).</summary>
+    public StreamWriter Input => _process.StandardInput;
     public int ExitCode => _process.ExitCode;
 
     private const string OutputMarker = "/tests/Mesh.IntegrationTests/bin/";
@@ -81,7 +84,7 @@ public sealed partial class MeshProcess : IAsyncDisposable
     public async Task WaitForOutputAsync(string text, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (!Stdout.Contains(text, StringComparison.Ordinal))
+        while (!Stdout.Contains(text, StringComparison.Ordinal) && !Stderr.Contains(text, StringComparison.Ordinal))
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"process exited ({_process.ExitCode}) before printing '{text}'.\nstdout:\n{Stdout}\nstderr:\n{Stderr}");

@@ -1,0 +1,254 @@
+using System.Threading.Channels;
+using Mesh.Abstractions.Events;
+using Mesh.Abstractions.Grains;
+using Mesh.EdgeBridge.Configuration;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.EdgeBridge.Outbox;
+
+/// <summary>The outbox is full and the overflow policy is to refuse: the predict was not answered, nothing was lost.</summary>
+public sealed class OutboxFullException(long depth, long max)
+    : Exception($"the outbox holds {depth} unsynced results, its limit (Mesh:Edge:Outbox:MaxResults = {max}); the overflow policy Refuse turns predicts away until sync makes room");
+
+/// <summary>A result waiting in the outbox, as the sync reads it.</summary>
+public sealed record PendingResult(long Sequence, DeviceResult Result);
+
+/// <summary>
+/// Every result the device produced, kept in SQLite until the mesh has it. A result is committed (WAL,
+/// synchronous=FULL: it survives a power cut) before its caller gets the answer. Concurrent results share one
+/// commit (group commit), so durability costs one fsync per group rather than per result. Sequence numbers are
+/// given in commit order and never reused, also across restarts. Bounded by count and age; what the overflow
+/// policy drops is recorded as a lost range, which sync declares to the mesh.
+/// </summary>
+public sealed class ResultOutbox : IAsyncDisposable
+{
+    private const int MaxGroup = 512;
+    private readonly EdgeBridgeOptions _options;
+    private readonly ILogger<ResultOutbox> _logger;
+    private readonly SqliteConnection _writer;
+    private readonly SemaphoreSlim _write = new(1, 1);
+    private readonly Channel<(DeviceResult Result, TaskCompletionSource<long> Done)> _incoming =
+        Channel.CreateUnbounded<(DeviceResult, TaskCompletionSource<long>)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _committing;
+    private long _lastSequence;
+    private long _depth;
+    private long _lostTotal;
+    private DateTimeOffset _nextAgeCheck;
+
+    public ResultOutbox(IOptions<EdgeBridgeOptions> options, ILogger<ResultOutbox> logger)
+    {
+        (_options, _logger) = (options.Value, logger);
+        Directory.CreateDirectory(_options.FullDataDirectory);
+        Path = System.IO.Path.Combine(_options.FullDataDirectory, "outbox.db");
+        _writer = Open();
+        Execute(_writer, """
+            PRAGMA journal_mode=WAL;
+            CREATE TABLE IF NOT EXISTS results(seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS lost(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL, reason TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            """);
+        // The last number ever given: kept in meta, because synced rows are deleted and MAX(seq) would go back.
+        _lastSequence = Math.Max(Scalar(_writer, "SELECT value FROM meta WHERE key = 'last_seq'"), Scalar(_writer, "SELECT MAX(seq) FROM results"));
+        _depth = Scalar(_writer, "SELECT COUNT(*) FROM results");
+        _lostTotal = Scalar(_writer, "SELECT value FROM meta WHERE key = 'lost_total'");
+        _committing = Task.Run(CommitLoopAsync);
+    }
+
+    public string Path { get; }
+
+    /// <summary>Results held, not yet acknowledged by the mesh.</summary>
+    public long Depth => Interlocked.Read(ref _depth);
+
+    /// <summary>The last sequence number given.</summary>
+    public long LastSequence => Interlocked.Read(ref _lastSequence);
+
+    /// <summary>Results dropped unsynced (overflow or age) since the outbox was created.</summary>
+    public long LostTotal => Interlocked.Read(ref _lostTotal);
+
+    /// <summary>Stores a result durably and returns its sequence number; only then may the caller be answered.</summary>
+    public Task<long> AppendAsync(DeviceResult result)
+    {
+        if (_options.Outbox.Overflow == OutboxOverflow.Refuse && Depth >= _options.Outbox.MaxResults)
+            throw new OutboxFullException(Depth, _options.Outbox.MaxResults);
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_incoming.Writer.TryWrite((result, done))) throw new ObjectDisposedException(nameof(ResultOutbox));
+        return done.Task;
+    }
+
+    private async Task CommitLoopAsync()
+    {
+        var group = new List<(DeviceResult Result, TaskCompletionSource<long> Done)>(MaxGroup);
+        while (await _incoming.Reader.WaitToReadAsync())
+        {
+            group.Clear();
+            while (group.Count < MaxGroup && _incoming.Reader.TryRead(out var item)) group.Add(item);
+            try
+            {
+                var sequences = await CommitAsync(group.Select(g => g.Result).ToList());
+                for (var i = 0; i < group.Count; i++) group[i].Done.TrySetResult(sequences[i]);
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Outbox commit of {Count} results failed; their predicts fail", group.Count);
+                foreach (var (_, done) in group) done.TrySetException(e);
+            }
+        }
+    }
+
+    private async Task<long[]> CommitAsync(List<DeviceResult> results)
+    {
+        await _write.WaitAsync();
+        try
+        {
+            using var transaction = _writer.BeginTransaction();
+            var sequences = new long[results.Count];
+            using (var insert = _writer.CreateCommand())
+            {
+                insert.Transaction = transaction;
+                insert.CommandText = "INSERT INTO results(seq, at_ms, body) VALUES ($seq, $at, $body)";
+                var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
+                var at = insert.Parameters.Add("$at", SqliteType.Integer);
+                var body = insert.Parameters.Add("$body", SqliteType.Text);
+                var next = _lastSequence;
+                for (var i = 0; i < results.Count; i++)
+                {
+                    sequences[i] = ++next;
+                    seq.Value = next;
+                    at.Value = results[i].At.ToUnixTimeMilliseconds();
+                    body.Value = EventCodec.Serialize(results[i] with { Sequence = next });
+                    insert.ExecuteNonQuery();
+                }
+                SetMeta(transaction, "last_seq", next);
+            }
+            var dropped = DropOverflow(transaction, Depth + results.Count);
+            transaction.Commit();
+            Interlocked.Exchange(ref _lastSequence, sequences[^1]);
+            Interlocked.Add(ref _depth, results.Count - dropped);
+            return sequences;
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    // Inside the commit's transaction: the drop and the lost range are durable together.
+    private long DropOverflow(SqliteTransaction transaction, long depth)
+    {
+        long dropped = 0;
+        var now = DateTimeOffset.UtcNow;
+        if (now >= _nextAgeCheck)
+        {
+            _nextAgeCheck = now.AddSeconds(10);
+            var cutoff = (now - _options.Outbox.MaxAge).ToUnixTimeMilliseconds();
+            var oldEnd = Scalar(_writer, $"SELECT COALESCE(MAX(seq), 0) FROM results WHERE at_ms < {cutoff}", transaction);
+            if (oldEnd > 0) dropped += DropThrough(transaction, oldEnd, $"older than Mesh:Edge:Outbox:MaxAge ({_options.Outbox.MaxAge})");
+        }
+        var excess = depth - dropped - _options.Outbox.MaxResults;
+        if (excess > 0 && _options.Outbox.Overflow == OutboxOverflow.DropOldest)
+        {
+            var end = Scalar(_writer, $"SELECT seq FROM results ORDER BY seq LIMIT 1 OFFSET {excess - 1}", transaction);
+            dropped += DropThrough(transaction, end, $"outbox full (Mesh:Edge:Outbox:MaxResults = {_options.Outbox.MaxResults}), oldest dropped");
+        }
+        return dropped;
+    }
+
+    private long DropThrough(SqliteTransaction transaction, long end, string reason)
+    {
+        var start = Scalar(_writer, "SELECT MIN(seq) FROM results", transaction);
+        var count = Scalar(_writer, $"SELECT COUNT(*) FROM results WHERE seq <= {end}", transaction);
+        Execute(_writer, $"DELETE FROM results WHERE seq <= {end}", transaction);
+        // One range per drop: the numbers between start and end that were still here (synced ones are gone already).
+        using (var lost = _writer.CreateCommand())
+        {
+            lost.Transaction = transaction;
+            lost.CommandText = "INSERT INTO lost(from_seq, to_seq, reason) VALUES ($from, $to, $reason) ON CONFLICT(from_seq) DO UPDATE SET to_seq = MAX(to_seq, excluded.to_seq)";
+            lost.Parameters.AddWithValue("$from", start);
+            lost.Parameters.AddWithValue("$to", end);
+            lost.Parameters.AddWithValue("$reason", reason);
+            lost.ExecuteNonQuery();
+        }
+        var total = Interlocked.Add(ref _lostTotal, count);
+        SetMeta(transaction, "lost_total", total);
+        _logger.LogWarning("Outbox dropped {Count} unsynced results ({From}-{To}): {Reason}; {Total} lost in all", count, start, end, reason, total);
+        return count;
+    }
+
+    /// <summary>The oldest results waiting (at most <paramref name="limit"/>) and every lost range not yet declared.</summary>
+    public (PendingResult[] Results, LostResults[] Lost) ReadBatch(int limit)
+    {
+        using var reader = Open();
+        var results = new List<PendingResult>(limit);
+        using (var command = reader.CreateCommand())
+        {
+            command.CommandText = $"SELECT seq, body FROM results ORDER BY seq LIMIT {limit}";
+            using var rows = command.ExecuteReader();
+            while (rows.Read())
+                results.Add(new PendingResult(rows.GetInt64(0), EventCodec.Deserialize<DeviceResult>(rows.GetString(1))!));
+        }
+        var lost = new List<LostResults>();
+        using (var command = reader.CreateCommand())
+        {
+            command.CommandText = "SELECT from_seq, to_seq, reason FROM lost ORDER BY from_seq";
+            using var rows = command.ExecuteReader();
+            while (rows.Read()) lost.Add(new LostResults(rows.GetInt64(0), rows.GetInt64(1), rows.GetString(2)));
+        }
+        return (results.ToArray(), lost.ToArray());
+    }
+
+    /// <summary>Forgets what the mesh acknowledged: results up to <paramref name="through"/> and the declared lost ranges.</summary>
+    public async Task AcknowledgeAsync(long through, IReadOnlyList<LostResults> declared)
+    {
+        await _write.WaitAsync();
+        try
+        {
+            using var transaction = _writer.BeginTransaction();
+            var removed = Scalar(_writer, $"SELECT COUNT(*) FROM results WHERE seq <= {through}", transaction);
+            Execute(_writer, $"DELETE FROM results WHERE seq <= {through}", transaction);
+            foreach (var range in declared) Execute(_writer, $"DELETE FROM lost WHERE from_seq = {range.From} AND to_seq <= {range.To}", transaction);
+            SetMeta(transaction, "synced_through", through);
+            transaction.Commit();
+            Interlocked.Add(ref _depth, -removed);
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
+        connection.Open();
+        // FULL: a commit is on disk (the WAL fsynced) before it returns; NORMAL could lose the last commits on power loss.
+        Execute(connection, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
+        return connection;
+    }
+
+    private void SetMeta(SqliteTransaction transaction, string key, long value) =>
+        Execute(_writer, $"INSERT INTO meta(key, value) VALUES ('{key}', {value}) ON CONFLICT(key) DO UPDATE SET value = excluded.value", transaction);
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static long Scalar(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command.ExecuteScalar() is long value ? value : 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _incoming.Writer.TryComplete();
+        await _committing;
+        _writer.Dispose();
+    }
+}

@@ -1,0 +1,10 @@
+// The Mesh edge bridge: local ONNX Runtime inference for a device's models, every result kept in a durable outbox
+// and synced to the device's home region exactly once in effect. Settings: appsettings.json, then environment
+// variables (Mesh__Edge__DeviceId=cam-1), then the command line (--Mesh:Edge:DeviceId cam-1).
+using Mesh.EdgeBridge.Hosting;
+
+var builder = WebApplication.CreateSlimBuilder(args);
+builder.AddEdgeBridge();
+var app = builder.Build();
+app.MapEdgeBridge();
+await app.RunAsync();

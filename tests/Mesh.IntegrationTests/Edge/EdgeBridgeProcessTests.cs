@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Mesh.IntegrationTests.Infrastructure;
+
+namespace Mesh.IntegrationTests.Edge;
+
+/// <summary>
+/// The edge bridge as a device runs it: its own process with a local model and an outbox, syncing to a real silo
+/// process over HTTP. Results must reach the device's stream exactly once whatever happens to either process.
+/// </summary>
+[Trait("Category", "Process"), Trait("Category", "Edge")]
+public class EdgeBridgeProcessTests : IAsyncLifetime
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly int _gateway = MeshProcess.FreePort();
+    private readonly int _siloPort = MeshProcess.FreePort();
+    private readonly int _http = MeshProcess.FreePort();
+    private readonly int _grpc = MeshProcess.FreePort();
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "mesh-tests", $"edge-{Guid.NewGuid():N}");
+    private MeshProcess? _silo;
+
+    private string SiloData => Path.Combine(_root, "silo");
+    private string MeshUrl => $"http://127.0.0.1:{_http}";
+
+    public async Task InitializeAsync() => await StartSiloAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_silo is not null) await _silo.DisposeAsync();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    private async Task StartSiloAsync()
+    {
+        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        {
+            ["Mesh__Silo__SiloPort"] = _siloPort.ToString(),
+            ["Mesh__Silo__GatewayPort"] = _gateway.ToString(),
+            ["Mesh__Silo__DeploySampleModel"] = "false",
+            ["Mesh__Gateway__HttpPort"] = _http.ToString(),
+            ["Mesh__Gateway__GrpcPort"] = _grpc.ToString(),
+            ["Mesh__Storage__DataDirectory"] = SiloData,
+        });
+        await _silo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+    }
+
+    private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
+        MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{_gateway}"]);
+
+    /// <summary>Registers a device and returns its sync token.</summary>
+    private async Task<string> RegisterAsync(string device)
+    {
+        var registered = await Mesh("devices", "register", device, "--home", "local", "--model", "mlp");
+        Assert.True(registered.ExitCode == 0, registered.Stderr);
+        return registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
+    }
+
+    private sealed record Bridge(MeshProcess Process, int Http) : IAsyncDisposable
+    {
+        public async Task<JsonElement> StatusAsync()
+        {
+            using var http = new HttpClient();
+            return JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{Http}/v2/edge/status")).RootElement.Clone();
+        }
+
+        public async Task<HttpResponseMessage> PredictAsync(float value = 0.5f)
+        {
+            using var http = new HttpClient();
+            var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", Enumerable.Repeat(value.ToString(System.Globalization.CultureInfo.InvariantCulture), 64))}}]}]}""";
+            return await http.PostAsync($"http://127.0.0.1:{Http}/v2/models/mlp/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        }
+
+        public ValueTask DisposeAsync() => Process.DisposeAsync();
+    }
+
+    private async Task<Bridge> StartBridgeAsync(string device, string? token, string data, Dictionary<string, string>? settings = null)
+    {
+        var http = MeshProcess.FreePort();
+        var environment = new Dictionary<string, string>
+        {
+            ["Mesh__Edge__DeviceId"] = device,
+            ["Mesh__Edge__DataDirectory"] = data,
+            ["Mesh__Edge__HttpPort"] = http.ToString(),
+            ["Mesh__Edge__Models__0__Name"] = "mlp",
+            ["Mesh__Edge__Models__0__Path"] = TestModels.PathOf("mlp-small.onnx"),
+            ["Mesh__Edge__Sync__Interval"] = "00:00:00.100",
+            ["Mesh__Edge__Sync__MaxBackoff"] = "00:00:01",
+        };
+        if (token is not null) (environment["Mesh__Edge__MeshUrl"], environment["Mesh__Edge__Token"]) = (MeshUrl, token);
+        foreach (var (key, value) in settings ?? []) environment[key] = value;
+        var process = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], environment);
+        await process.WaitForOutputAsync("Mesh edge bridge ready:", StartTimeout);
+        return new Bridge(process, http);
+    }
+
+    private async Task<string> WaitForDeviceAsync(string device, string expected, TimeSpan within)
+    {
+        var watch = Stopwatch.StartNew();
+        var last = "";
+        while (watch.Elapsed < within)
+        {
+            var shown = await Mesh("device", device);
+            last = shown.Stdout + shown.Stderr;
+            if (shown.Stdout.Contains(expected, StringComparison.Ordinal)) return shown.Stdout;
+            await Task.Delay(200);
+        }
+        Assert.Fail($"`mesh device {device}` did not show '{expected}' within {within}; last:\n{last}");
+        return "";
+    }
+
+    /// <summary>Every result sequence number on the device's stream, as often as it appears there.</summary>
+    private async Task<long[]> SyncedSequencesAsync(string device)
+    {
+        var events = await Mesh("events", "tail", "--stream", "device/" + device, "--json");
+        Assert.Equal(0, events.ExitCode);
+        var sequences = new List<long>();
+        foreach (var line in events.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var e = JsonDocument.Parse(line).RootElement;
+            if (e.GetProperty("Type").GetString() != "device.results-synced") continue;
+            sequences.AddRange(e.GetProperty("Data").GetProperty("results").EnumerateArray().Select(r => r.GetProperty("sequence").GetInt64()));
+        }
+        return sequences.ToArray();
+    }
+
+    [Fact]
+    public async Task A_local_predict_is_answered_on_the_device_and_its_result_reaches_the_device_stream_once()
+    {
+        var token = await RegisterAsync("cam-1");
+        await using var bridge = await StartBridgeAsync("cam-1", token, Path.Combine(_root, "cam-1"));
+        for (var i = 1; i <= 3; i++)
+        {
+            using var answer = await bridge.PredictAsync(i);
+            Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+            Assert.Equal(i.ToString(), answer.Headers.GetValues("Mesh-Result-Sequence").Single());
+            Assert.Equal("edge", answer.Headers.GetValues("Mesh-Result-Origin").Single());
+            Assert.Equal(10, JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("outputs")[0].GetProperty("data").GetArrayLength());
+        }
+        var device = await WaitForDeviceAsync("cam-1", "results: 3 synced, applied through 3, 0 lost on the device, 0 missing", TimeSpan.FromSeconds(30));
+        Assert.Contains("model.mlp.version = 1", device);
+        Assert.Equal(new long[] { 1, 2, 3 }, await SyncedSequencesAsync("cam-1"));
+        Assert.Equal(0, (await bridge.StatusAsync()).GetProperty("outbox_depth").GetInt64());
+
+        // Bad input is refused by the bridge, names the rule, and produces no result.
+        using (var http = new HttpClient())
+        {
+            using var bad = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/mlp/infer",
+                new StringContent("""{"inputs":[{"name":"input","shape":[1,63],"datatype":"FP32","data":[0]}]}""", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(400, (int)bad.StatusCode);
+            using var unknown = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/nope/infer", new StringContent("{}"));
+            Assert.Equal(404, (int)unknown.StatusCode);
+        }
+        Assert.Equal(3, (await bridge.StatusAsync()).GetProperty("last_sequence").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_bridge_with_a_wrong_token_syncs_nothing_and_says_why()
+    {
+        await RegisterAsync("cam-2");
+        await using var bridge = await StartBridgeAsync("cam-2", "mesh_not-the-token", Path.Combine(_root, "cam-2"));
+        using (var answer = await bridge.PredictAsync()) Assert.True(answer.IsSuccessStatusCode);
+        var watch = Stopwatch.StartNew();
+        string? error = null;
+        while (watch.Elapsed < TimeSpan.FromSeconds(20) && error is null)
+        {
+            await Task.Delay(200);
+            var status = await bridge.StatusAsync();
+            error = status.GetProperty("last_error").GetString();
+        }
+        Assert.Contains("the sync token is missing or not the device's current one", error);
+        Assert.Equal(1, (await bridge.StatusAsync()).GetProperty("outbox_depth").GetInt64());
+        Assert.Contains("results: 0 synced", (await Mesh("device", "cam-2")).Stdout);
+    }
+
+    [Fact, Trait("Category", "Slow")]
+    public async Task Killing_the_bridge_in_the_middle_of_a_sync_loses_and_duplicates_none_of_10000_results()
+    {
+        const int Count = 10_000;
+        var token = await RegisterAsync("cam-3");
+        var data = Path.Combine(_root, "cam-3");
+
+        // Offline first: 10,000 results predicted through the JSON lines API and held in the outbox.
+        await using (var offline = await StartBridgeAsync("cam-3", null, data, new() { ["Mesh__Edge__JsonLines"] = "true" }))
+        {
+            var line = $$"""{"model":"mlp","inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+            for (var i = 0; i < Count; i++) await offline.Process.Input.WriteLineAsync(line);
+            await offline.Process.Input.FlushAsync();
+            var watch = Stopwatch.StartNew();
+            while (offline.Process.Stdout.Count(c => c == '\n') < Count && watch.Elapsed < TimeSpan.FromSeconds(120)) await Task.Delay(100);
+            Assert.Equal(Count, offline.Process.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => l.Contains("\"sequence\"")));
+            Assert.Equal(Count, (await offline.StatusAsync()).GetProperty("outbox_depth").GetInt64());
+        }
+
+        // Online in small batches; SIGKILL once the mesh has some but not all.
+        var settings = new Dictionary<string, string> { ["Mesh__Edge__Sync__BatchSize"] = "100" };
+        await using (var syncing = await StartBridgeAsync("cam-3", token, data, settings))
+        {
+            var watch = Stopwatch.StartNew();
+            long applied = 0;
+            while (applied == 0 && watch.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(20);
+                applied = (await syncing.StatusAsync()).GetProperty("applied_through").GetInt64();
+            }
+            Assert.InRange(applied, 1, Count - 1);
+        }   // disposed = killed (SIGKILL), whatever it was doing
+
+        await using var restarted = await StartBridgeAsync("cam-3", token, data, settings);
+        await WaitForDeviceAsync("cam-3", $"results: {Count} synced, applied through {Count}, 0 lost on the device, 0 missing", TimeSpan.FromSeconds(120));
+        var sequences = await SyncedSequencesAsync("cam-3");
+        Assert.Equal(Count, sequences.Length);
+        Assert.Equal(Enumerable.Range(1, Count).Select(i => (long)i), sequences.Order());
+    }
+
+    [Fact]
+    public async Task With_the_mesh_down_the_bridge_keeps_answering_and_drains_everything_once_it_returns()
+    {
+        var token = await RegisterAsync("cam-4");
+        await using var bridge = await StartBridgeAsync("cam-4", token, Path.Combine(_root, "cam-4"));
+        for (var i = 0; i < 5; i++) using (var answer = await bridge.PredictAsync()) Assert.True(answer.IsSuccessStatusCode);
+        await WaitForDeviceAsync("cam-4", "results: 5 synced", TimeSpan.FromSeconds(30));
+
+        await _silo!.DisposeAsync();   // the mesh is gone (kill -9)
+        for (var i = 0; i < 300; i++)
+        {
+            using var answer = await bridge.PredictAsync(i);
+            Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+        }
+        var offline = await bridge.StatusAsync();
+        Assert.Equal(300, offline.GetProperty("outbox_depth").GetInt64());
+        Assert.NotNull(offline.GetProperty("last_error").GetString());
+
+        await StartSiloAsync();
+        await WaitForDeviceAsync("cam-4", "results: 305 synced, applied through 305, 0 lost on the device, 0 missing", TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(1, 305).Select(i => (long)i), (await SyncedSequencesAsync("cam-4")).Order());
+    }
+
+    [Fact]
+    public async Task A_full_outbox_drops_the_oldest_and_the_mesh_is_told_or_refuses_new_predicts_by_policy()
+    {
+        var token = await RegisterAsync("cam-5");
+        var data = Path.Combine(_root, "cam-5");
+        await using (var offline = await StartBridgeAsync("cam-5", null, data, new() { ["Mesh__Edge__Outbox__MaxResults"] = "100" }))
+        {
+            for (var i = 0; i < 150; i++) using (var answer = await offline.PredictAsync(i)) Assert.True(answer.IsSuccessStatusCode);
+            var status = await offline.StatusAsync();
+            Assert.Equal(100, status.GetProperty("outbox_depth").GetInt64());
+            Assert.Equal(50, status.GetProperty("lost").GetInt64());
+            Assert.Contains("Outbox dropped", offline.Process.Stderr + offline.Process.Stdout);
+        }
+        await using (var online = await StartBridgeAsync("cam-5", token, data, new() { ["Mesh__Edge__Outbox__MaxResults"] = "100" }))
+        {
+            await WaitForDeviceAsync("cam-5", "results: 100 synced, applied through 150, 50 lost on the device, 0 missing", TimeSpan.FromSeconds(30));
+        }
+        Assert.Equal(Enumerable.Range(51, 100).Select(i => (long)i), (await SyncedSequencesAsync("cam-5")).Order());
+
+        await using var refusing = await StartBridgeAsync("cam-6", null, Path.Combine(_root, "cam-6"),
+            new() { ["Mesh__Edge__Outbox__MaxResults"] = "10", ["Mesh__Edge__Outbox__Overflow"] = "Refuse" });
+        for (var i = 0; i < 10; i++) using (var answer = await refusing.PredictAsync()) Assert.True(answer.IsSuccessStatusCode);
+        using var refused = await refusing.PredictAsync();
+        Assert.Equal(503, (int)refused.StatusCode);
+        Assert.Contains("Mesh:Edge:Outbox:MaxResults = 10", await refused.Content.ReadAsStringAsync());
+        Assert.Equal(0, (await refusing.StatusAsync()).GetProperty("lost").GetInt64());
+    }
+}
