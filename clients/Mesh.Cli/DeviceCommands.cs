@@ -44,7 +44,42 @@ internal static class DeviceCommands
             Console.WriteLine(await mesh.IssueDeviceTokenAsync(parse.GetValue(id)!));
             return ExitCodes.Ok;
         }));
-        return new Command("devices", "Register devices and issue their sync tokens") { register, token };
+        var model = new Argument<string>("MODEL") { Description = "Model assigned to the device" };
+        var version = new Argument<int>("VERSION") { Description = "Version the device should run" };
+        var assign = new Command("assign", "Set the version of a model a device should run (its bridge downloads, checks and swaps it)") { id, model, version };
+        assign.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var (device, name, number) = (parse.GetValue(id)!, parse.GetValue(model)!, parse.GetValue(version));
+            var chosen = await mesh.GetVersionAsync(name, number);
+            await mesh.SetDeviceDesiredAsync(device, new Dictionary<string, string?>
+            {
+                [DesiredKeys.Version(name)] = number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                [DesiredKeys.Sha256(name)] = chosen.ArtifactSha256,
+            });
+            Console.WriteLine($"device {device}: {name} version {number} desired (sha256 {chosen.ArtifactSha256})");
+            return ExitCodes.Ok;
+        }));
+        var properties = new Argument<string[]>("KEY=VALUE") { Description = "Desired properties (KEY= removes one)", Arity = ArgumentArity.OneOrMore };
+        var desire = new Command("desire", "Set desired twin properties of a device (the cloud's half; the device follows)") { id, properties };
+        desire.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var changes = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var pair in parse.GetValue(properties)!)
+            {
+                var at = pair.IndexOf('=');
+                if (at <= 0) return Fail($"'{pair}' is not KEY=VALUE");
+                changes[pair[..at]] = at == pair.Length - 1 ? null : pair[(at + 1)..];
+            }
+            Print(await mesh.SetDeviceDesiredAsync(parse.GetValue(id)!, changes));
+            return ExitCodes.Ok;
+        }));
+        return new Command("devices", "Register devices, issue their sync tokens, set what they should run") { register, token, assign, desire };
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine("error: " + message);
+        return ExitCodes.Usage;
     }
 
     private static void Print(DeviceInfo device)

@@ -94,6 +94,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>Issues the device a new sync token (the previous one stops working).</summary>
     public Task<string> IssueDeviceTokenAsync(string device) => Device(device).IssueTokenAsync();
 
+    /// <summary>The device, if the token hash is its current one (what the gateway checks before serving it a model).</summary>
+    public Task<DeviceInfo> AuthenticateDeviceAsync(string device, string tokenSha256) => Device(device).AuthenticateAsync(tokenSha256);
+
     /// <summary>Applies a batch of a device's results (what the gateway's sync endpoint does with an edge bridge's).</summary>
     public Task<DeviceSyncAck> SyncDeviceAsync(string device, string tokenSha256, DeviceSyncBatch batch) => Device(device).SyncAsync(tokenSha256, batch);
 

@@ -33,6 +33,8 @@ public static class EdgeBridgeHosting
             http.Timeout = TimeSpan.FromSeconds(30);
         });
         builder.Services.AddHostedService<SyncWorker>();
+        builder.Services.AddSingleton<Updates.ModelUpdater>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<Updates.ModelUpdater>());
         if (options.JsonLines) builder.Services.AddHostedService<JsonLinesWorker>();
         return builder;
     }

@@ -41,7 +41,7 @@ public static class LocalEndpoints
     {
         try
         {
-            models.Get(model);   // an unknown model is a 404 whatever the body holds
+            _ = models.Find(model) ?? throw new ModelNotFoundException(model);   // a 404 whatever the body holds
             using var body = new MemoryStream();
             await http.Request.Body.CopyToAsync(body, http.RequestAborted);
             var (request, _) = InferenceJson.ReadRequest(model, null, body.ToArray(), ReadOnlyMemory<byte>.Empty);

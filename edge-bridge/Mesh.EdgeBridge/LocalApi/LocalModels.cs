@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
@@ -9,53 +12,140 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.EdgeBridge.LocalApi;
 
-/// <summary>A model loaded on the device.</summary>
-public sealed record LocalModel(string Name, int Version, OnnxModelSession Session);
+/// <summary>
+/// A model loaded on the device. Requests lease it while they run; a version swapped out is disposed only when
+/// its last request has finished, so a swap never fails a request in flight.
+/// </summary>
+public sealed class LocalModel(string name, int version, string sha256, string path, OnnxModelSession session)
+{
+    private int _leases = 1;   // the model table's own lease, given up when the version is swapped out
+
+    public string Name { get; } = name;
+    public int Version { get; } = version;
+    public string Sha256 { get; } = sha256;
+    public string Path { get; } = path;
+    public OnnxModelSession Session { get; } = session;
+
+    public bool TryAcquire()
+    {
+        while (true)
+        {
+            var leases = Volatile.Read(ref _leases);
+            if (leases == 0) return false;
+            if (Interlocked.CompareExchange(ref _leases, leases + 1, leases) == leases) return true;
+        }
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0) Session.Dispose();
+    }
+}
 
 /// <summary>A local predict's answer: the outputs and the result's sequence number in the outbox.</summary>
 public sealed record LocalPrediction(PredictResponse Response, long Sequence, string Origin);
 
 /// <summary>
-/// The device's models, loaded with ONNX Runtime at start from the local model cache, and the one way to run
-/// them: run, then store the result durably, then answer. Sessions are thread-safe, so callers run concurrently.
+/// The device's models and the one way to run them: run, store the result durably, then answer. The files
+/// configured in Mesh:Edge:Models are the starting point; versions installed over the air since replace them and
+/// are remembered (models/current.json in the data folder) across restarts.
 /// </summary>
 public sealed class LocalModels : IDisposable
 {
     public const string EdgeOrigin = "edge";
-    private readonly Dictionary<string, LocalModel> _models = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LocalModel> _models = new(StringComparer.Ordinal);
     private readonly ResultOutbox _outbox;
     private readonly string _device;
+    private readonly string _currentFile;
+    private readonly ILogger<LocalModels> _logger;
+    private readonly Lock _swapping = new();
+
+    // One intra-op thread: a device's cores are shared with the sensors and apps calling it.
+    public static readonly OnnxSessionSettings Settings = new();
 
     public LocalModels(IOptions<EdgeBridgeOptions> options, ResultOutbox outbox, ILogger<LocalModels> logger)
     {
-        (_outbox, _device) = (outbox, options.Value.DeviceId);
-        // One intra-op thread: a device's cores are shared with the sensors and apps calling it.
-        var settings = new OnnxSessionSettings();
-        foreach (var model in options.Value.Models)
+        (_outbox, _device, _logger) = (outbox, options.Value.DeviceId, logger);
+        CacheDirectory = System.IO.Path.Combine(options.Value.FullDataDirectory, "models");
+        Directory.CreateDirectory(CacheDirectory);
+        _currentFile = System.IO.Path.Combine(CacheDirectory, "current.json");
+        var installed = File.Exists(_currentFile)
+            ? JsonSerializer.Deserialize<Dictionary<string, Installed>>(File.ReadAllText(_currentFile)) ?? []
+            : [];
+        foreach (var configured in options.Value.Models)
         {
-            _models[model.Name] = new LocalModel(model.Name, model.Version, OnnxModelSession.LoadFile(model.Name, model.Path, settings));
-            logger.LogInformation("Loaded model {Model} version {Version} from {Path}", model.Name, model.Version, model.Path);
+            var (version, path) = installed.TryGetValue(configured.Name, out var over) && File.Exists(over.Path)
+                ? (over.Version, over.Path)
+                : (configured.Version, configured.Path);
+            _models[configured.Name] = Load(configured.Name, version, path);
+            logger.LogInformation("Loaded model {Model} version {Version} from {Path}", configured.Name, version, path);
         }
+        foreach (var (name, over) in installed.Where(i => !_models.ContainsKey(i.Key) && File.Exists(i.Value.Path)))
+            _models[name] = Load(name, over.Version, over.Path);
     }
+
+    private sealed record Installed(int Version, string Path);
+
+    /// <summary>Where downloaded versions are kept, by content hash (so a rollback needs no download).</summary>
+    public string CacheDirectory { get; }
 
     public IEnumerable<LocalModel> All => _models.Values;
 
-    public LocalModel Get(string name) => _models.TryGetValue(name, out var model) ? model : throw new ModelNotFoundException(name);
+    public LocalModel? Find(string name) => _models.GetValueOrDefault(name);
+
+    public static LocalModel Load(string name, int version, string path)
+    {
+        string sha;
+        using (var file = File.OpenRead(path)) sha = Convert.ToHexStringLower(SHA256.HashData(file));
+        return new LocalModel(name, version, sha, path, OnnxModelSession.LoadFile(name, path, Settings));
+    }
+
+    /// <summary>Makes <paramref name="next"/> the version that answers; requests running on the old one finish on it.</summary>
+    public void Swap(LocalModel next)
+    {
+        lock (_swapping)
+        {
+            var previous = _models.GetValueOrDefault(next.Name);
+            _models[next.Name] = next;
+            var installed = _models.Values.ToDictionary(m => m.Name, m => new Installed(m.Version, m.Path));
+            var temporary = _currentFile + ".tmp";
+            File.WriteAllText(temporary, JsonSerializer.Serialize(installed));
+            File.Move(temporary, _currentFile, overwrite: true);
+            previous?.Release();
+        }
+        _logger.LogInformation("Model {Model} now runs version {Version} (sha256 {Sha256})", next.Name, next.Version, next.Sha256);
+    }
 
     public async Task<LocalPrediction> PredictAsync(PredictRequest request)
     {
-        var model = Get(request.Model);
-        if (request.Version is { } asked && asked != model.Version)
-            throw new ModelVersionNotFoundException(request.Model, asked, [model.Version]);
-        var at = DateTimeOffset.UtcNow;
-        var outputs = model.Session.Run(model.Version, request.Inputs, request.Outputs);
-        var result = new DeviceResult(0, model.Name, model.Version, at, EdgeOrigin, DeviceSyncJson.InputDigest(request.Inputs), outputs);
-        var sequence = await _outbox.AppendAsync(result);
-        return new LocalPrediction(new PredictResponse(model.Name, model.Version, outputs, false, "edge:" + _device), sequence, EdgeOrigin);
+        var model = Acquire(request.Model);
+        try
+        {
+            if (request.Version is { } asked && asked != model.Version)
+                throw new ModelVersionNotFoundException(request.Model, asked, [model.Version]);
+            var at = DateTimeOffset.UtcNow;
+            var outputs = model.Session.Run(model.Version, request.Inputs, request.Outputs);
+            var result = new DeviceResult(0, model.Name, model.Version, at, EdgeOrigin, DeviceSyncJson.InputDigest(request.Inputs), outputs);
+            var sequence = await _outbox.AppendAsync(result);
+            return new LocalPrediction(new PredictResponse(model.Name, model.Version, outputs, false, "edge:" + _device), sequence, EdgeOrigin);
+        }
+        finally
+        {
+            model.Release();
+        }
+    }
+
+    private LocalModel Acquire(string name)
+    {
+        while (true)
+        {
+            var model = _models.GetValueOrDefault(name) ?? throw new ModelNotFoundException(name);
+            if (model.TryAcquire()) return model;   // else it was swapped out and disposed just now: read again
+        }
     }
 
     public void Dispose()
     {
-        foreach (var model in _models.Values) model.Session.Dispose();
+        foreach (var model in _models.Values) model.Release();
     }
 }

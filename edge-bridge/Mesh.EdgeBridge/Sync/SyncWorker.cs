@@ -32,6 +32,7 @@ public sealed class SyncState
 public sealed class SyncWorker(
     ResultOutbox outbox,
     LocalModels models,
+    Updates.ModelUpdater updates,
     SyncState state,
     IHttpClientFactory http,
     IOptions<EdgeBridgeOptions> options,
@@ -120,7 +121,12 @@ public sealed class SyncWorker(
             ["outbox.depth"] = outbox.Depth.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["outbox.lost"] = outbox.LostTotal.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        foreach (var model in models.All) reported[$"model.{model.Name}.version"] = model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var model in models.All)
+        {
+            reported[DesiredKeys.Version(model.Name)] = model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            reported[DesiredKeys.Sha256(model.Name)] = model.Sha256;
+        }
+        foreach (var (model, outcome) in updates.Outcomes) reported[DesiredKeys.Update(model)] = outcome;
         return reported;
     }
 

@@ -37,6 +37,9 @@ public interface IDeviceGrain : IGrainWithStringKey
     /// <c>DeviceAuthenticationException</c> unless <paramref name="tokenSha256"/> is the current token's hash.
     /// </summary>
     Task<DeviceSyncAck> SyncAsync(string tokenSha256, DeviceSyncBatch batch);
+
+    /// <summary>The device, if <paramref name="tokenSha256"/> is its current token's hash; otherwise DeviceAuthenticationException.</summary>
+    Task<DeviceInfo> AuthenticateAsync(string tokenSha256);
 }
 
 /// <summary>One result the device produced, numbered by the device (1, 2, 3, ... without gaps unless some were lost).</summary>

@@ -62,10 +62,7 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     public async Task<DeviceSyncAck> SyncAsync(string tokenSha256, DeviceSyncBatch batch)
     {
-        Info();
-        if (State.TokenSha256 is not { } expected || tokenSha256 is not { Length: 64 }
-            || !CryptographicOperations.FixedTimeEquals(Convert.FromHexString(expected), Convert.FromHexString(tokenSha256)))
-            throw new DeviceAuthenticationException(Id);
+        Authenticate(tokenSha256);
         CheckBatch(batch);
 
         var now = clock.GetUtcNow();
@@ -87,6 +84,17 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
         var duplicates = batch.Results.Length - fresh.Length;
         metrics.DeviceSynced(fresh.Length, duplicates);
         return new DeviceSyncAck(State.AppliedThrough, fresh.Length, duplicates, State.MissingCount, new(State.Desired));
+    }
+
+    public Task<DeviceInfo> AuthenticateAsync(string tokenSha256) => Task.FromResult(Authenticate(tokenSha256));
+
+    private DeviceInfo Authenticate(string tokenSha256)
+    {
+        var info = Info();
+        if (State.TokenSha256 is not { } expected || tokenSha256 is not { Length: 64 } || !tokenSha256.All(char.IsAsciiHexDigit)
+            || !CryptographicOperations.FixedTimeEquals(Convert.FromHexString(expected), Convert.FromHexString(tokenSha256)))
+            throw new DeviceAuthenticationException(Id);
+        return info;
     }
 
     private void CheckBatch(DeviceSyncBatch batch)

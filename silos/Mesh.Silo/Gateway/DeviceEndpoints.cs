@@ -2,6 +2,7 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Protocol;
 using Mesh.Client;
+using Mesh.Grains.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Silo.Gateway;
@@ -15,17 +16,69 @@ public static class DeviceEndpoints
     public static void MapDeviceApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v2/devices/{device}/sync", SyncAsync).AllowAnonymous();
+        app.MapGet("/v2/devices/{device}/models/{model}/versions/{version:int}/artifact", ArtifactAsync).AllowAnonymous();
+        app.MapGet("/v2/devices/{device}/models/{model}/versions/{version:int}/validation", ValidationAsync).AllowAnonymous();
     }
 
-    private static async Task<IResult> SyncAsync(HttpContext http, string device, MeshClient mesh, IOptions<GatewayOptions> options)
+    /// <summary>
+    /// A model file for a device's over-the-air update, with HTTP range requests so a download cut off (or a
+    /// bridge restarted) resumes where it stopped. Only models assigned to the device are served to it.
+    /// </summary>
+    private static async Task<IResult> ArtifactAsync(HttpContext http, string device, string model, int version, MeshClient mesh, IArtifactStore artifacts)
+    {
+        var chosen = await AssignedVersionAsync(http, device, model, version, mesh);
+        var file = await artifacts.GetLocalFileAsync(chosen.ArtifactSha256, http.RequestAborted);
+        http.Response.Headers["Mesh-Artifact-Sha256"] = chosen.ArtifactSha256;
+        return Results.File(file, "application/octet-stream", enableRangeProcessing: true);
+    }
+
+    /// <summary>
+    /// The check a device runs on a new version before it swaps: a fixed input and the outputs this region's
+    /// ONNX Runtime gives for it, as Open Inference Protocol tensors.
+    /// </summary>
+    private static async Task<IResult> ValidationAsync(HttpContext http, string device, string model, int version, MeshClient mesh)
+    {
+        var chosen = await AssignedVersionAsync(http, device, model, version, mesh);
+        var inputs = Mesh.Inference.Validation.ValidationInput.For(chosen.Signature);
+        var response = await mesh.PredictAsync(new Mesh.Abstractions.Inference.PredictRequest(model, inputs, version));
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("inputs");
+            foreach (var input in inputs) InferenceJson.WriteTensor(json, input);
+            json.WriteEndArray();
+            json.WriteStartArray("outputs");
+            foreach (var output in response.Outputs) InferenceJson.WriteTensor(json, output);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return Results.Bytes(buffer.ToArray(), "application/json");
+    }
+
+    private static async Task<Mesh.Abstractions.Models.ModelVersionInfo> AssignedVersionAsync(HttpContext http, string device, string model, int version, MeshClient mesh)
+    {
+        var info = await mesh.AuthenticateDeviceAsync(device, BearerHash(http, device));
+        if (!info.Models.Contains(model, StringComparer.Ordinal))
+            throw new InvalidRequestException("model", $"'{model}' is not assigned to device '{device}' (assigned: {(info.Models.Length == 0 ? "none" : string.Join(", ", info.Models))})");
+        return await mesh.GetVersionAsync(model, version);
+    }
+
+    private static string BearerHash(HttpContext http, string device)
     {
         var header = http.Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.Ordinal) || header.Length <= "Bearer ".Length)
             throw new DeviceAuthenticationException(device);
+        return ApiKeys.Hash(header["Bearer ".Length..].Trim());
+    }
+
+    private static async Task<IResult> SyncAsync(HttpContext http, string device, MeshClient mesh, IOptions<GatewayOptions> options)
+    {
+        var token = BearerHash(http, device);
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var batch = DeviceSyncJson.ReadBatch(body);
         MeshActor.Set("device:" + device);
-        var ack = await mesh.SyncDeviceAsync(device, ApiKeys.Hash(header["Bearer ".Length..].Trim()), batch);
+        var ack = await mesh.SyncDeviceAsync(device, token, batch);
         return Results.Bytes(DeviceSyncJson.WriteAck(ack), "application/json");
     }
 }

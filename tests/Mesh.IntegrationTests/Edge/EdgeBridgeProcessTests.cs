@@ -262,4 +262,89 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         Assert.Contains("Mesh:Edge:Outbox:MaxResults = 10", await refused.Content.ReadAsStringAsync());
         Assert.Equal(0, (await refusing.StatusAsync()).GetProperty("lost").GetInt64());
     }
+
+    [Fact, Trait("Category", "Slow")]
+    public async Task Over_the_air_updates_swap_under_load_refuse_bad_versions_resume_downloads_and_roll_back()
+    {
+        var v1 = await File.ReadAllBytesAsync(TestModels.PathOf("mlp-small.onnx"));
+        var files = new[] { v1, global::Mesh.SampleModels.MlpModel.Build(new(Seed: 41)), global::Mesh.SampleModels.MlpModel.Build(new(Inputs: 32, Seed: 43)) };
+        var shas = new List<string>();
+        for (var i = 0; i < files.Length; i++)
+        {
+            var file = Path.Combine(_root, $"v{i + 1}.onnx");
+            Directory.CreateDirectory(_root);
+            await File.WriteAllBytesAsync(file, files[i]);
+            var deployed = await Mesh("deploy", "mlp", file, "--no-default");
+            Assert.True(deployed.ExitCode == 0, deployed.Stderr);
+            shas.Add(global::Mesh.Grains.Storage.ArtifactHash.Of(files[i]));
+        }
+        var token = await RegisterAsync("cam-ota");
+        var data = Path.Combine(_root, "cam-ota");
+        await using var bridge = await StartBridgeAsync("cam-ota", token, data);
+
+        async Task<string> RunningAsync() => (await bridge.StatusAsync()).GetProperty("models")[0].GetProperty("version").GetInt32().ToString();
+        async Task<string> UpdateOutcomeAsync(string expected)
+        {
+            var watch = Stopwatch.StartNew();
+            var outcome = "";
+            while (watch.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                var device = (await Mesh("device", "cam-ota")).Stdout;
+                outcome = device.Split('\n').FirstOrDefault(l => l.Contains("model.mlp.update = ")) ?? "";
+                if (outcome.Contains(expected, StringComparison.Ordinal)) return outcome;
+                await Task.Delay(200);
+            }
+            Assert.Fail($"the twin did not report an update outcome with '{expected}'; last: '{outcome}'");
+            return "";
+        }
+
+        // Steady local load through every step: no request may fail.
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var served = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var load = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var answer = await bridge.PredictAsync();
+                var body = await answer.Content.ReadAsStringAsync();
+                if (!answer.IsSuccessStatusCode) failures.Enqueue(body);
+                else served.AddOrUpdate(JsonDocument.Parse(body).RootElement.GetProperty("model_version").GetString()!, 1, (_, n) => n + 1);
+            }
+        });
+
+        // A good update swaps in.
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-ota", "mlp", "2")).ExitCode);
+        await UpdateOutcomeAsync("ok: version 2");
+        Assert.Equal("2", await RunningAsync());
+
+        // A hash that does not match what arrives: refused, version 2 keeps serving.
+        Assert.Equal(0, (await Mesh("devices", "desire", "cam-ota", "model.mlp.version=1", "model.mlp.sha256=" + new string('a', 64))).ExitCode);
+        Assert.Contains("SHA-256 is " + shas[0], await UpdateOutcomeAsync("failed: version 1"));
+        Assert.Equal("2", await RunningAsync());
+
+        // A version whose inputs differ (callers would break) fails validation: refused.
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-ota", "mlp", "3")).ExitCode);
+        Assert.Contains("input 'input'", await UpdateOutcomeAsync("failed: version 3"));
+        Assert.Equal("2", await RunningAsync());
+
+        // A corrupt partial download (as a crash mid-download can leave) is resumed, found wrong, refused.
+        await File.WriteAllBytesAsync(Path.Combine(data, "models", shas[0] + ".onnx.part"), new byte[100]);
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-ota", "mlp", "1")).ExitCode);
+        Assert.Contains("(resumed at byte 100)", await UpdateOutcomeAsync("failed: version 1"));
+        Assert.Equal("2", await RunningAsync());
+
+        // A good partial download (the bridge restarted halfway) is resumed and completed: the rollback to 1 lands.
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-ota", "mlp", "2")).ExitCode);
+        await File.WriteAllBytesAsync(Path.Combine(data, "models", shas[0] + ".onnx.part"), v1[..(v1.Length / 2)]);
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-ota", "mlp", "1")).ExitCode);
+        await UpdateOutcomeAsync("ok: version 1");
+        Assert.Equal("1", await RunningAsync());
+
+        stop.Cancel();
+        await load;
+        Assert.Empty(failures);
+        Assert.True(served.GetValueOrDefault("2") > 0 && served.GetValueOrDefault("1") > 0, string.Join(", ", served));
+        Assert.Contains("model.mlp.version = 1", (await Mesh("device", "cam-ota")).Stdout);
+    }
 }

@@ -1,0 +1,13 @@
+namespace Mesh.Abstractions.Grains;
+
+/// <summary>
+/// Names of the twin properties the mesh and the edge bridge agree on. Desired (the cloud's): which version of
+/// each model a device runs, by number and artifact hash. Reported (the device's): what it runs and how an
+/// update went.
+/// </summary>
+public static class DesiredKeys
+{
+    public static string Version(string model) => $"model.{model}.version";
+    public static string Sha256(string model) => $"model.{model}.sha256";
+    public static string Update(string model) => $"model.{model}.update";
+}
