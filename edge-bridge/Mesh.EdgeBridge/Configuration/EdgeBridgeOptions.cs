@@ -18,6 +18,12 @@ public sealed class EdgeModelOptions
 
     /// <summary>The mesh version the file is (results carry it).</summary>
     public int Version { get; set; } = 1;
+
+    /// <summary>
+    /// Below this top output (a classifier's highest probability) the predict is asked of the region instead
+    /// (edge-first fallback); unset: the local answer always stands.
+    /// </summary>
+    public double? ConfidenceThreshold { get; set; }
 }
 
 public sealed class OutboxOptions
@@ -75,6 +81,9 @@ public sealed class EdgeBridgeOptions
     public bool JsonLines { get; set; }
 
     public List<EdgeModelOptions> Models { get; set; } = [];
+
+    /// <summary>Longest a fallback predict may take at the region.</summary>
+    public TimeSpan FallbackTimeout { get; set; } = TimeSpan.FromSeconds(5);
     public OutboxOptions Outbox { get; set; } = new();
     public SyncOptions Sync { get; set; } = new();
 

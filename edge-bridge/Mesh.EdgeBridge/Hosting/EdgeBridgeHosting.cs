@@ -26,6 +26,7 @@ public static class EdgeBridgeHosting
 
         builder.Services.AddSingleton<ResultOutbox>();
         builder.Services.AddSingleton<LocalModels>();
+        builder.Services.AddSingleton<EdgePredictor>();
         builder.Services.AddSingleton<SyncState>();
         builder.Services.AddHttpClient(SyncWorker.HttpClientName, http =>
         {

@@ -9,7 +9,7 @@ namespace Mesh.EdgeBridge.LocalApi;
 /// answer is one stdout line, {"id", "sequence", "origin", "response"} or {"id", "error"}. Lines are answered
 /// as they finish (up to 64 at once, so results share outbox commits); "id" pairs them up.
 /// </summary>
-public sealed class JsonLinesWorker(LocalModels models, ILogger<JsonLinesWorker> logger) : BackgroundService
+public sealed class JsonLinesWorker(EdgePredictor predictor, ILogger<JsonLinesWorker> logger) : BackgroundService
 {
     private const int InFlight = 64;
     private readonly SemaphoreSlim _slots = new(InFlight, InFlight);
@@ -48,7 +48,7 @@ public sealed class JsonLinesWorker(LocalModels models, ILogger<JsonLinesWorker>
                     ? m.GetString()! : throw new Mesh.Abstractions.Errors.InvalidRequestException("model", "must name the model (a string)");
             }
             var (request, _) = InferenceJson.ReadRequest(model, null, bytes, ReadOnlyMemory<byte>.Empty);
-            var prediction = await models.PredictAsync(request);
+            var prediction = await predictor.PredictAsync(request);
             answer = Write(json =>
             {
                 if (id is not null) json.WriteString("id", id);

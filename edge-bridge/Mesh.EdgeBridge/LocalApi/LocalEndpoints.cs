@@ -37,15 +37,14 @@ public static class LocalEndpoints
         }));
     }
 
-    private static async Task InferAsync(HttpContext http, string model, LocalModels models)
+    private static async Task InferAsync(HttpContext http, string model, EdgePredictor predictor)
     {
         try
         {
-            _ = models.Find(model) ?? throw new ModelNotFoundException(model);   // a 404 whatever the body holds
             using var body = new MemoryStream();
             await http.Request.Body.CopyToAsync(body, http.RequestAborted);
             var (request, _) = InferenceJson.ReadRequest(model, null, body.ToArray(), ReadOnlyMemory<byte>.Empty);
-            var prediction = await models.PredictAsync(request);
+            var prediction = await predictor.PredictAsync(request);
             http.Response.Headers[SequenceHeader] = prediction.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
             http.Response.Headers[OriginHeader] = prediction.Origin;
             var (answer, _) = InferenceJson.WriteResponse(prediction.Response, InferOptions.Default);
@@ -64,7 +63,7 @@ public static class LocalEndpoints
     {
         MeshNotFoundException => StatusCodes.Status404NotFound,
         MeshInvalidArgumentException or JsonException => StatusCodes.Status400BadRequest,
-        OutboxFullException => StatusCodes.Status503ServiceUnavailable,
+        OutboxFullException or FallbackUnavailableException => StatusCodes.Status503ServiceUnavailable,
         _ => null,
     };
 }

@@ -6,7 +6,6 @@ using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
 using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.Outbox;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Options;
 
@@ -42,20 +41,14 @@ public sealed class LocalModel(string name, int version, string sha256, string p
     }
 }
 
-/// <summary>A local predict's answer: the outputs and the result's sequence number in the outbox.</summary>
-public sealed record LocalPrediction(PredictResponse Response, long Sequence, string Origin);
-
 /// <summary>
-/// The device's models and the one way to run them: run, store the result durably, then answer. The files
+/// The device's models, run with ONNX Runtime. The files
 /// configured in Mesh:Edge:Models are the starting point; versions installed over the air since replace them and
 /// are remembered (models/current.json in the data folder) across restarts.
 /// </summary>
 public sealed class LocalModels : IDisposable
 {
-    public const string EdgeOrigin = "edge";
     private readonly ConcurrentDictionary<string, LocalModel> _models = new(StringComparer.Ordinal);
-    private readonly ResultOutbox _outbox;
-    private readonly string _device;
     private readonly string _currentFile;
     private readonly ILogger<LocalModels> _logger;
     private readonly Lock _swapping = new();
@@ -63,9 +56,9 @@ public sealed class LocalModels : IDisposable
     // One intra-op thread: a device's cores are shared with the sensors and apps calling it.
     public static readonly OnnxSessionSettings Settings = new();
 
-    public LocalModels(IOptions<EdgeBridgeOptions> options, ResultOutbox outbox, ILogger<LocalModels> logger)
+    public LocalModels(IOptions<EdgeBridgeOptions> options, ILogger<LocalModels> logger)
     {
-        (_outbox, _device, _logger) = (outbox, options.Value.DeviceId, logger);
+        _logger = logger;
         CacheDirectory = System.IO.Path.Combine(options.Value.FullDataDirectory, "models");
         Directory.CreateDirectory(CacheDirectory);
         _currentFile = System.IO.Path.Combine(CacheDirectory, "current.json");
@@ -116,18 +109,16 @@ public sealed class LocalModels : IDisposable
         _logger.LogInformation("Model {Model} now runs version {Version} (sha256 {Sha256})", next.Name, next.Version, next.Sha256);
     }
 
-    public async Task<LocalPrediction> PredictAsync(PredictRequest request)
+    /// <summary>Runs the request on the local version, or returns null when the model is not on the device.</summary>
+    public (LocalModel Model, Mesh.Abstractions.Tensors.NamedTensor[] Outputs)? Run(PredictRequest request)
     {
+        if (!_models.ContainsKey(request.Model)) return null;
         var model = Acquire(request.Model);
         try
         {
             if (request.Version is { } asked && asked != model.Version)
                 throw new ModelVersionNotFoundException(request.Model, asked, [model.Version]);
-            var at = DateTimeOffset.UtcNow;
-            var outputs = model.Session.Run(model.Version, request.Inputs, request.Outputs);
-            var result = new DeviceResult(0, model.Name, model.Version, at, EdgeOrigin, DeviceSyncJson.InputDigest(request.Inputs), outputs);
-            var sequence = await _outbox.AppendAsync(result);
-            return new LocalPrediction(new PredictResponse(model.Name, model.Version, outputs, false, "edge:" + _device), sequence, EdgeOrigin);
+            return (model, model.Session.Run(model.Version, request.Inputs, request.Outputs));
         }
         finally
         {

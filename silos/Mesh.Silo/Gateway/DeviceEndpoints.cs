@@ -17,7 +17,19 @@ public static class DeviceEndpoints
     {
         app.MapPost("/v2/devices/{device}/sync", SyncAsync).AllowAnonymous();
         app.MapGet("/v2/devices/{device}/models/{model}/versions/{version:int}/artifact", ArtifactAsync).AllowAnonymous();
+        app.MapPost("/v2/devices/{device}/models/{model}/infer", FallbackInferAsync).AllowAnonymous();
         app.MapGet("/v2/devices/{device}/models/{model}/versions/{version:int}/validation", ValidationAsync).AllowAnonymous();
+    }
+
+    /// <summary>
+    /// The edge-first fallback: a device whose local model is missing, failing or not confident enough asks its
+    /// region, with its own token; usage is metered to "device:ID".
+    /// </summary>
+    private static async Task FallbackInferAsync(HttpContext http, string device, string model, MeshClient mesh,
+        Mesh.Grains.Inference.LocalInference local, IOptions<GatewayOptions> options)
+    {
+        await AssignedAsync(http, device, model, mesh);
+        await InferenceEndpoints.InferAsync(http, local, options.Value, model, null, "device:" + device);
     }
 
     /// <summary>
@@ -58,10 +70,16 @@ public static class DeviceEndpoints
 
     private static async Task<Mesh.Abstractions.Models.ModelVersionInfo> AssignedVersionAsync(HttpContext http, string device, string model, int version, MeshClient mesh)
     {
+        await AssignedAsync(http, device, model, mesh);
+        return await mesh.GetVersionAsync(model, version);
+    }
+
+    // A device reaches only the models assigned to it, with its own token.
+    private static async Task AssignedAsync(HttpContext http, string device, string model, MeshClient mesh)
+    {
         var info = await mesh.AuthenticateDeviceAsync(device, BearerHash(http, device));
         if (!info.Models.Contains(model, StringComparer.Ordinal))
             throw new InvalidRequestException("model", $"'{model}' is not assigned to device '{device}' (assigned: {(info.Models.Length == 0 ? "none" : string.Join(", ", info.Models))})");
-        return await mesh.GetVersionAsync(model, version);
     }
 
     private static string BearerHash(HttpContext http, string device)

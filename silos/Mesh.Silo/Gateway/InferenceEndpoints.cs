@@ -80,14 +80,15 @@ public static class InferenceEndpoints
         return Results.Json(new { name = info.Name, ready = true });
     }
 
-    private static async Task InferAsync(HttpContext http, LocalInference local, GatewayOptions options, string model, string? version)
+    /// <summary>One infer call; <paramref name="caller"/> replaces the API key's name (a device's fallback predicts).</summary>
+    internal static async Task InferAsync(HttpContext http, LocalInference local, GatewayOptions options, string model, string? version, string? caller = null)
     {
         var body = await ReadBodyAsync(http, options.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var headerLength = HeaderLength(http, body.Length);
         var (request, infer) = InferenceJson.ReadRequest(model, ParseVersion(version),
             body.AsMemory(0, headerLength ?? body.Length), body.AsMemory(headerLength ?? body.Length));
 
-        request = request with { Caller = GatewayHosting.CallerOf(http.User), Priority = infer.Priority };
+        request = request with { Caller = caller ?? GatewayHosting.CallerOf(http.User), Priority = infer.Priority };
         var predict = infer.Timeout is TimeSpan timeout
             ? local.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
             : local.PredictAsync(request).WaitAsync(http.RequestAborted);

@@ -47,13 +47,7 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
     private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
         MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{_gateway}"]);
 
-    /// <summary>Registers a device and returns its sync token.</summary>
-    private async Task<string> RegisterAsync(string device)
-    {
-        var registered = await Mesh("devices", "register", device, "--home", "local", "--model", "mlp");
-        Assert.True(registered.ExitCode == 0, registered.Stderr);
-        return registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
-    }
+    private Task<string> RegisterAsync(string device) => RegisterAsync(device, "mlp");
 
     private sealed record Bridge(MeshProcess Process, int Http) : IAsyncDisposable
     {
@@ -71,6 +65,14 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         }
 
         public ValueTask DisposeAsync() => Process.DisposeAsync();
+    }
+
+    /// <summary>Registers a device with the given models and returns its sync token.</summary>
+    private async Task<string> RegisterAsync(string device, params string[] models)
+    {
+        var registered = await Mesh(["devices", "register", device, "--home", "local", .. models.SelectMany(m => new[] { "--model", m })]);
+        Assert.True(registered.ExitCode == 0, registered.Stderr);
+        return registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
     }
 
     private async Task<Bridge> StartBridgeAsync(string device, string? token, string data, Dictionary<string, string>? settings = null)
@@ -147,8 +149,12 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
             using var bad = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/mlp/infer",
                 new StringContent("""{"inputs":[{"name":"input","shape":[1,63],"datatype":"FP32","data":[0]}]}""", System.Text.Encoding.UTF8, "application/json"));
             Assert.Equal(400, (int)bad.StatusCode);
-            using var unknown = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/nope/infer", new StringContent("{}"));
-            Assert.Equal(404, (int)unknown.StatusCode);
+            // Not on the device, and the region will not serve it to this device: a clear refusal.
+            var zeros = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+            using var unknown = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/nope/infer", new StringContent(zeros));
+            Assert.Equal(503, (int)unknown.StatusCode);
+            Assert.Contains("model 'nope' is not on this device and the region could not answer", await unknown.Content.ReadAsStringAsync());
+            Assert.Contains("'nope' is not assigned to device 'cam-1'", await unknown.Content.ReadAsStringAsync());
         }
         Assert.Equal(3, (await bridge.StatusAsync()).GetProperty("last_sequence").GetInt64());
     }
@@ -346,5 +352,50 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         Assert.Empty(failures);
         Assert.True(served.GetValueOrDefault("2") > 0 && served.GetValueOrDefault("1") > 0, string.Join(", ", served));
         Assert.Contains("model.mlp.version = 1", (await Mesh("device", "cam-ota")).Stdout);
+    }
+
+    [Fact]
+    public async Task A_missing_or_unconfident_local_model_falls_back_to_the_region_and_the_result_says_so()
+    {
+        Assert.Equal(0, (await Mesh("deploy", "mlp", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        Assert.Equal(0, (await Mesh("deploy", "remote", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        var token = await RegisterAsync("cam-fb", "mlp", "remote");
+        // The sample MLP's top probability is about 0.12: below 0.99, every local answer is not confident enough.
+        await using var bridge = await StartBridgeAsync("cam-fb", token, Path.Combine(_root, "cam-fb"),
+            new() { ["Mesh__Edge__Models__0__ConfidenceThreshold"] = "0.99" });
+        var zeros = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""";
+        async Task<string> OriginAsync(string model)
+        {
+            var (status, origin, body) = await PredictAsync(model);
+            Assert.True(status == 200, body);
+            return origin;
+        }
+        async Task<(int Status, string Origin, string Body)> PredictAsync(string model)
+        {
+            using var http = new HttpClient();
+            using var answer = await http.PostAsync($"http://127.0.0.1:{bridge.Http}/v2/models/{model}/infer", new StringContent(zeros));
+            var origin = answer.Headers.TryGetValues("Mesh-Result-Origin", out var values) ? values.Single() : "";
+            return ((int)answer.StatusCode, origin, await answer.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal("region", await OriginAsync("mlp"));
+        Assert.Equal("region", await OriginAsync("remote"));
+
+        await _silo!.DisposeAsync();   // region gone: the local answer stands, a model not here cannot be answered
+        Assert.Equal("edge", await OriginAsync("mlp"));
+        var missing = await PredictAsync("remote");
+        Assert.Equal(503, missing.Status);
+        Assert.Contains("model 'remote' is not on this device and the region could not answer", missing.Body);
+
+        await StartSiloAsync();
+        await WaitForDeviceAsync("cam-fb", "results: 3 synced, applied through 3", TimeSpan.FromSeconds(60));
+        var events = await Mesh("events", "tail", "--stream", "device/cam-fb", "--json");
+        var origins = events.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("Type").GetString() == "device.results-synced")
+            .SelectMany(e => e.GetProperty("Data").GetProperty("results").EnumerateArray())
+            .OrderBy(r => r.GetProperty("sequence").GetInt64())
+            .Select(r => $"{r.GetProperty("model").GetString()}:{r.GetProperty("origin").GetString()}");
+        Assert.Equal(["mlp:region", "remote:region", "mlp:edge"], origins);
     }
 }

@@ -1,0 +1,113 @@
+using System.Net.Http.Headers;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Tensors;
+using Mesh.EdgeBridge.Configuration;
+using Mesh.EdgeBridge.Outbox;
+using Mesh.EdgeBridge.Sync;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.EdgeBridge.LocalApi;
+
+/// <summary>A predict's answer on the device: the outputs, the result's sequence number, and where it was computed.</summary>
+public sealed record EdgePrediction(PredictResponse Response, long Sequence, string Origin);
+
+/// <summary>The model is not on the device and the region could not answer for it either.</summary>
+public sealed class FallbackUnavailableException(string model, string why)
+    : Exception($"model '{model}' is not on this device and the region could not answer: {why}");
+
+/// <summary>
+/// The one way a predict runs on the device: locally when the model is here and confident enough, otherwise at
+/// the home region (edge-first fallback: model missing, failing, or its top output below the model's
+/// Mesh:Edge:Models:N:ConfidenceThreshold); then the result is stored durably, marked with its origin, and only
+/// then answered. A low-confidence local answer stands when the region cannot be reached.
+/// </summary>
+public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, IHttpClientFactory http, IOptions<EdgeBridgeOptions> options, ILogger<EdgePredictor> logger)
+{
+    public const string EdgeOrigin = "edge";
+    public const string RegionOrigin = "region";
+    private readonly EdgeBridgeOptions _options = options.Value;
+
+    public async Task<EdgePrediction> PredictAsync(PredictRequest request)
+    {
+        var at = DateTimeOffset.UtcNow;
+        PredictResponse response;
+        string origin;
+        (LocalModel Model, NamedTensor[] Outputs)? local;
+        try
+        {
+            local = models.Run(request);
+        }
+        catch (InferenceFailedException e) when (CanFallBack)
+        {
+            logger.LogWarning("Local model {Model} failed, asking the region: {Error}", request.Model, e.Message);
+            local = null;
+        }
+
+        if (local is not { } ran)
+        {
+            if (!CanFallBack) throw new ModelNotFoundException(request.Model);
+            try
+            {
+                (response, origin) = (await ForwardAsync(request), RegionOrigin);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                throw new FallbackUnavailableException(request.Model, e.Message);
+            }
+        }
+        else
+        {
+            response = new PredictResponse(ran.Model.Name, ran.Model.Version, ran.Outputs, false, "edge:" + _options.DeviceId);
+            origin = EdgeOrigin;
+            if (CanFallBack && Threshold(request.Model) is { } threshold && Confidence(ran.Outputs) is { } confidence && confidence < threshold)
+            {
+                try
+                {
+                    (response, origin) = (await ForwardAsync(request), RegionOrigin);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or MeshException)
+                {
+                    logger.LogDebug("Region unreachable for a low-confidence predict of {Model}; the local answer stands: {Error}", request.Model, e.Message);
+                }
+            }
+        }
+
+        var result = new DeviceResult(0, response.Model, response.Version, at, origin, DeviceSyncJson.InputDigest(request.Inputs), response.Outputs);
+        var sequence = await outbox.AppendAsync(result);
+        return new EdgePrediction(response, sequence, origin);
+    }
+
+    private bool CanFallBack => !string.IsNullOrEmpty(_options.MeshUrl);
+
+    private double? Threshold(string model) => _options.Models.FirstOrDefault(m => m.Name == model)?.ConfidenceThreshold;
+
+    // A classifier's confidence: the largest value of its first float output (probabilities).
+    private static double? Confidence(NamedTensor[] outputs)
+    {
+        var first = outputs.FirstOrDefault(o => o.ElementType == TensorElementType.Float32 && o.ElementCount > 0);
+        if (first is null) return null;
+        var max = float.MinValue;
+        foreach (var v in first.AsSpan<float>()) max = Math.Max(max, v);
+        return max;
+    }
+
+    private async Task<PredictResponse> ForwardAsync(PredictRequest request)
+    {
+        var (body, _) = InferenceJson.WriteRequest(request with { Version = null }, InferOptions.Default, binaryInputs: false);
+        using var message = new HttpRequestMessage(HttpMethod.Post, $"v2/devices/{Uri.EscapeDataString(_options.DeviceId)}/models/{Uri.EscapeDataString(request.Model)}/infer")
+        {
+            Content = new ByteArrayContent(body),
+        };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.Token);
+        using var timeout = new CancellationTokenSource(_options.FallbackTimeout);
+        using var answer = await http.CreateClient(SyncWorker.HttpClientName).SendAsync(message, timeout.Token);
+        var bytes = await answer.Content.ReadAsByteArrayAsync(timeout.Token);
+        if (!answer.IsSuccessStatusCode)
+            throw new HttpRequestException($"the region answered {(int)answer.StatusCode}: {System.Text.Encoding.UTF8.GetString(bytes)}", null, answer.StatusCode);
+        return InferenceJson.ReadResponse(bytes, null).Response;
+    }
+}
