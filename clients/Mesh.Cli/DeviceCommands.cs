@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Protocol;
 using Mesh.Client;
 
 namespace Mesh.Cli;
@@ -11,6 +13,50 @@ internal static class DeviceCommands
     {
         yield return Device(run);
         yield return Devices(run);
+        yield return Drift(run);
+    }
+
+    private static Command Drift(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
+    {
+        var model = new Argument<string>("NAME") { Description = "Model" };
+        var file = new Argument<FileInfo>("FILE") { Description = "Sample inputs: an infer request (Open Inference Protocol JSON) with many rows" };
+        var threshold = new Option<double>("--threshold") { Description = "PSI above which a device's inputs count as drifted", DefaultValueFactory = _ => DriftBaseline.DefaultThreshold };
+        var minSamples = new Option<long>("--min-samples") { Description = "Rows a device must have seen before it is judged", DefaultValueFactory = _ => DriftBaseline.DefaultMinSamples };
+        var baseline = new Command("baseline", "Set the model's baseline input distribution from sample inputs (e.g. training rows)") { model, file, threshold, minSamples };
+        baseline.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var (name, path) = (parse.GetValue(model)!, parse.GetValue(file)!);
+            if (!path.Exists) return Fail($"no file at {path.FullName}");
+            var (request, _) = InferenceJson.ReadRequest(name, null, await File.ReadAllBytesAsync(path.FullName), ReadOnlyMemory<byte>.Empty);
+            var builder = new FeatureStatisticsBuilder();
+            builder.Add(request.Inputs);
+            if (builder.IsEmpty) return Fail($"{path.Name} has no float inputs to take statistics of");
+            var features = builder.Build();
+            await mesh.SetDriftBaselineAsync(name, new DriftBaseline(features, parse.GetValue(threshold), parse.GetValue(minSamples)));
+            Console.WriteLine($"model {name}: drift baseline of {features.Length} features over {features.Max(f => f.Count)} rows, threshold PSI {parse.GetValue(threshold)}");
+            return ExitCodes.Ok;
+        }));
+        var drift = new Command("drift", "How each device's inputs for a model compare with its baseline (population stability index)") { model, baseline };
+        drift.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var name = parse.GetValue(model)!;
+            await mesh.GetModelAsync(name);
+            var reference = await mesh.GetDriftBaselineAsync(name);
+            Console.WriteLine(reference is null
+                ? $"model {name}: no drift baseline (set one with `mesh drift baseline {name} FILE`)"
+                : $"model {name}: baseline of {reference.Features.Length} features, threshold PSI {reference.Threshold}, judged after {reference.MinSamples} rows");
+            var devices = (await mesh.ListDevicesAsync()).Where(d => d.Models.Contains(name, StringComparer.Ordinal)).ToArray();
+            if (devices.Length == 0) return ExitCodes.Ok;
+            Console.WriteLine("DEVICE            SAMPLES   MAX PSI  FEATURE        STATE");
+            foreach (var device in devices)
+            {
+                var r = await mesh.GetDeviceDriftAsync(device.Id, name);
+                var state = reference is null ? "-" : r.Samples < reference.MinSamples ? "too few samples" : r.Drifting ? "DRIFTED" : "ok";
+                Console.WriteLine($"{r.Device,-16}  {r.Samples,7}  {r.MaxPsi,8:F3}  {(r.Input is null ? "-" : $"{r.Input}[{r.Feature}]"),-13}  {state}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return drift;
     }
 
     private static Command Device(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
@@ -73,7 +119,25 @@ internal static class DeviceCommands
             Print(await mesh.SetDeviceDesiredAsync(parse.GetValue(id)!, changes));
             return ExitCodes.Ok;
         }));
-        return new Command("devices", "Register devices, issue their sync tokens, set what they should run") { register, token, assign, desire };
+        var devices = new Command("devices", "The region's devices (outbox, last sync, drift); register them, issue tokens, set what they run") { register, token, assign, desire };
+        devices.SetAction((parse, _) => run(parse, async mesh =>
+        {
+            var fleet = await mesh.ListDevicesAsync();
+            if (fleet.Length == 0)
+            {
+                Console.WriteLine("no devices registered");
+                return ExitCodes.Ok;
+            }
+            Console.WriteLine("DEVICE            HOME      MODELS                RESULTS   OUTBOX  LAST SYNC             DRIFT");
+            foreach (var d in fleet)
+            {
+                var drifting = string.Join(",", d.Drifting ?? []);
+                Console.WriteLine($"{d.Id,-16}  {d.HomeRegion,-8}  {string.Join(",", d.Models),-20}  {d.Sync?.Results ?? 0,7}  {d.Reported.GetValueOrDefault("outbox.depth", "-"),7}  " +
+                                  $"{(d.Sync?.LastSyncAt is { } at ? at.ToString("yyyy-MM-dd HH:mm:ss") : "never"),-20}  {(drifting.Length == 0 ? "-" : drifting)}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return devices;
     }
 
     private static int Fail(string message)
@@ -91,6 +155,7 @@ internal static class DeviceCommands
             Console.WriteLine($"results: {sync.Results} synced, applied through {sync.AppliedThrough}, {sync.Lost} lost on the device, {sync.MissingCount} missing, " +
                               $"last sync {(sync.LastSyncAt is { } at ? at.ToString("u") : "never")}");
         }
+        if (device.Drifting is { Length: > 0 } drifting) Console.WriteLine($"drifting: {string.Join(", ", drifting)} (see `mesh drift MODEL`)");
         Console.WriteLine("desired:" + (device.Desired.Count == 0 ? " none" : ""));
         foreach (var (key, value) in device.Desired.OrderBy(p => p.Key, StringComparer.Ordinal)) Console.WriteLine($"  {key} = {value}");
         Console.WriteLine("reported:" + (device.Reported.Count == 0 ? " none" : ""));

@@ -111,7 +111,7 @@ internal static class EventCommands
     private static Command Projection(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
     {
         var name = new Argument<string>("NAME") { Description = "catalog, audit or usage" };
-        name.AcceptOnlyFromAmong("catalog", "audit", "usage");
+        name.AcceptOnlyFromAmong("catalog", "audit", "usage", "fleet");
         var rebuild = new Command("rebuild", "Drop a read model and fold it again from the event store") { name };
         rebuild.SetAction((parse, _) => run(parse, async mesh =>
         {

@@ -80,6 +80,14 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
 
+    /// <summary>Sets the input distribution devices are compared with (build it with <see cref="FeatureStatisticsBuilder"/>).</summary>
+    public Task SetDriftBaselineAsync(string model, DriftBaseline baseline) => Model(model).SetDriftBaselineAsync(baseline);
+
+    public Task<DriftBaseline?> GetDriftBaselineAsync(string model) => Model(model).GetDriftBaselineAsync();
+
+    /// <summary>How one device's inputs for the model compare with the model's baseline.</summary>
+    public Task<DriftReport> GetDeviceDriftAsync(string device, string model) => Device(device).GetDriftAsync(model);
+
     /// <summary>Registers an edge device (or updates its registration).</summary>
     public Task<DeviceInfo> RegisterDeviceAsync(string device, DeviceRegistration registration) => Device(device).RegisterAsync(registration);
 
@@ -103,11 +111,14 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>Usage per caller across the region, as of the silos' last flush (about a second ago).</summary>
     public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key).ListAsync();
 
+    /// <summary>The devices registered in this region (the fleet read model).</summary>
+    public Task<DeviceInfo[]> ListDevicesAsync() => cluster.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListAsync();
+
     /// <summary>The newest changes to models and devices: who, what, when, where.</summary>
     public Task<AuditEntry[]> GetAuditAsync(string? model = null, string? actor = null, int limit = 100) =>
         cluster.GetGrain<IAuditProjectionGrain>(EventFeed.Key).QueryAsync(model, actor, limit);
 
-    /// <summary>Drops a read model ("catalog", "audit" or "usage") and folds it again from the event store.</summary>
+    /// <summary>Drops a read model ("catalog", "audit", "usage" or "fleet") and folds it again from the event store.</summary>
     public Task<long> RebuildProjectionAsync(string name) => Projection(name).RebuildAsync();
 
     /// <summary>A read model as JSON (to compare a rebuilt one with what it was).</summary>
@@ -117,6 +128,7 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     {
         "catalog" => cluster.GetGrain<ICatalogProjectionGrain>(EventFeed.Key),
         "audit" => cluster.GetGrain<IAuditProjectionGrain>(EventFeed.Key),
+        "fleet" => cluster.GetGrain<IFleetProjectionGrain>(EventFeed.Key),
         "usage" => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key),
         _ => throw new ArgumentException($"projection '{name}' does not exist (catalog, audit, usage)", nameof(name)),
     };

@@ -53,6 +53,9 @@ public sealed class SyncOptions
     /// <summary>Least time between reports of changed outbox figures to the twin (each report is an event).</summary>
     public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often input statistics (for drift) go with a sync; each report is an event per model.</summary>
+    public TimeSpan DriftInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Request bodies larger than this are sent gzip-compressed.</summary>
     public int CompressAboveBytes { get; set; } = 16 * 1024;
 }

@@ -27,6 +27,7 @@ public static class EdgeBridgeHosting
         builder.Services.AddSingleton<ResultOutbox>();
         builder.Services.AddSingleton<LocalModels>();
         builder.Services.AddSingleton<EdgePredictor>();
+        builder.Services.AddSingleton<Drift.DriftStatistics>();
         builder.Services.AddSingleton<SyncState>();
         builder.Services.AddHttpClient(SyncWorker.HttpClientName, http =>
         {

@@ -24,7 +24,7 @@ public sealed class FallbackUnavailableException(string model, string why)
 /// Mesh:Edge:Models:N:ConfidenceThreshold); then the result is stored durably, marked with its origin, and only
 /// then answered. A low-confidence local answer stands when the region cannot be reached.
 /// </summary>
-public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, IHttpClientFactory http, IOptions<EdgeBridgeOptions> options, ILogger<EdgePredictor> logger)
+public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift.DriftStatistics drift, IHttpClientFactory http, IOptions<EdgeBridgeOptions> options, ILogger<EdgePredictor> logger)
 {
     public const string EdgeOrigin = "edge";
     public const string RegionOrigin = "region";
@@ -75,6 +75,7 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, IHttp
             }
         }
 
+        drift.Observe(response.Model, request.Inputs);
         var result = new DeviceResult(0, response.Model, response.Version, at, origin, DeviceSyncJson.InputDigest(request.Inputs), response.Outputs);
         var sequence = await outbox.AppendAsync(result);
         return new EdgePrediction(response, sequence, origin);

@@ -33,6 +33,7 @@ public sealed class SyncWorker(
     ResultOutbox outbox,
     LocalModels models,
     Updates.ModelUpdater updates,
+    Drift.DriftStatistics drift,
     SyncState state,
     IHttpClientFactory http,
     IOptions<EdgeBridgeOptions> options,
@@ -76,7 +77,9 @@ public sealed class SyncWorker(
     {
         var (pending, lost) = outbox.ReadBatch(_options.Sync.BatchSize);
         var reported = Reported();
-        var batch = new DeviceSyncBatch(pending.Select(p => p.Result with { Sequence = p.Sequence }).ToArray(), lost, ShouldReport(reported) ? reported : null);
+        var driftDue = DateTimeOffset.UtcNow - _lastDriftAt >= _options.Sync.DriftInterval;
+        var samples = driftDue ? drift.Changed() : [];
+        var batch = new DeviceSyncBatch(pending.Select(p => p.Result with { Sequence = p.Sequence }).ToArray(), lost, ShouldReport(reported) ? reported : null, samples);
         var body = DeviceSyncJson.WriteBatch(batch);
         using var request = new HttpRequestMessage(HttpMethod.Post, $"v2/devices/{Uri.EscapeDataString(_options.DeviceId)}/sync");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.Token);
@@ -96,10 +99,16 @@ public sealed class SyncWorker(
         (state.AppliedThrough, state.LastSyncAt, state.LastError, state.Desired) = (ack.AppliedThrough, DateTimeOffset.UtcNow, null, ack.Desired);
         state.Syncs++;
         if (batch.Reported is not null) (_lastReported, _lastReportAt) = (reported, DateTimeOffset.UtcNow);
+        if (driftDue)
+        {
+            drift.Acknowledge(samples);
+            _lastDriftAt = DateTimeOffset.UtcNow;
+        }
         if (ack.MissingCount > 0) logger.LogWarning("The mesh misses {Missing} results below its highest; they were neither synced nor declared lost", ack.MissingCount);
         return pending.Length;
     }
 
+    private DateTimeOffset _lastDriftAt;
     private Dictionary<string, string?>? _lastReported;
     private DateTimeOffset _lastReportAt;
 

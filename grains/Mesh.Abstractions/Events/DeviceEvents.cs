@@ -1,4 +1,5 @@
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Models;
 
 namespace Mesh.Abstractions.Events;
 
@@ -22,3 +23,15 @@ public sealed record DeviceResultsSynced(DeviceResult[] Results, DateTimeOffset 
 
 /// <summary>The device declared results it dropped before syncing them (sequence numbers From to To).</summary>
 public sealed record DeviceResultsLost(long From, long To, string Reason, DateTimeOffset At) : DeviceEvent;
+
+/// <summary>
+/// Input statistics a device's bridge has gathered for a model since it started (<paramref name="Epoch"/> names
+/// that run): cumulative, so the newest report of an epoch replaces the earlier ones and a resent one changes nothing.
+/// </summary>
+public sealed record DeviceDriftReported(string Model, string Epoch, FeatureStatistics[] Features) : DeviceEvent;
+
+/// <summary>The device's inputs for a model moved away from the model's baseline (PSI above its threshold).</summary>
+public sealed record DeviceDriftDetected(string Model, string Input, int Feature, double Psi, long Samples, DateTimeOffset At) : DeviceEvent;
+
+/// <summary>The device's inputs for a model are back within the baseline's threshold.</summary>
+public sealed record DeviceDriftCleared(string Model, double Psi, long Samples, DateTimeOffset At) : DeviceEvent;

@@ -29,6 +29,7 @@ public static class EventCodec
         ["model.version-retired"] = typeof(ModelVersionRetired),
         ["model.policy-changed"] = typeof(ModelPolicyChanged),
         ["model.residency-set"] = typeof(ModelResidencySet),
+        ["model.drift-baseline-set"] = typeof(ModelDriftBaselineSet),
         ["usage.recorded"] = typeof(UsageRecorded),
         ["device.registered"] = typeof(DeviceRegistered),
         ["device.desired-set"] = typeof(DeviceDesiredSet),
@@ -36,6 +37,9 @@ public static class EventCodec
         ["device.token-issued"] = typeof(DeviceTokenIssued),
         ["device.results-synced"] = typeof(DeviceResultsSynced),
         ["device.results-lost"] = typeof(DeviceResultsLost),
+        ["device.drift-reported"] = typeof(DeviceDriftReported),
+        ["device.drift-detected"] = typeof(DeviceDriftDetected),
+        ["device.drift-cleared"] = typeof(DeviceDriftCleared),
     };
 
     private static readonly Dictionary<Type, string> ByType = ByName.ToDictionary(e => e.Value, e => e.Key);

@@ -49,6 +49,9 @@ public sealed record ModelResidencySet(string[]? Regions) : ModelEvent;
 /// <summary>How the model is served changed.</summary>
 public sealed record ModelPolicyChanged(ServingPolicy Policy) : ModelEvent;
 
+/// <summary>The reference distribution of the model's inputs, which devices' inputs are compared with, was set.</summary>
+public sealed record ModelDriftBaselineSet(DriftBaseline Baseline) : ModelEvent;
+
 /// <summary>When an event happened (hybrid logical clock) and where: what last-writer-wins compares.</summary>
 public readonly record struct EventStamp(long Hlc, string Region)
 {

@@ -40,7 +40,14 @@ public interface IDeviceGrain : IGrainWithStringKey
 
     /// <summary>The device, if <paramref name="tokenSha256"/> is its current token's hash; otherwise DeviceAuthenticationException.</summary>
     Task<DeviceInfo> AuthenticateAsync(string tokenSha256);
+
+    /// <summary>How the device's inputs for <paramref name="model"/> compare with the model's drift baseline.</summary>
+    Task<DriftReport> GetDriftAsync(string model);
 }
+
+/// <summary>A bridge's input statistics for one model, cumulative since the bridge started (the epoch).</summary>
+[GenerateSerializer, Immutable]
+public sealed record DriftSample(string Model, string Epoch, FeatureStatistics[] Features);
 
 /// <summary>One result the device produced, numbered by the device (1, 2, 3, ... without gaps unless some were lost).</summary>
 [GenerateSerializer, Immutable]
@@ -52,7 +59,7 @@ public sealed record LostResults(long From, long To, string Reason);
 
 /// <summary>A sync from a device: results in sequence order, declared losses, and reported twin properties.</summary>
 [GenerateSerializer, Immutable]
-public sealed record DeviceSyncBatch(DeviceResult[] Results, LostResults[]? Lost = null, Dictionary<string, string?>? Reported = null);
+public sealed record DeviceSyncBatch(DeviceResult[] Results, LostResults[]? Lost = null, Dictionary<string, string?>? Reported = null, DriftSample[]? Drift = null);
 
 /// <summary>
 /// The mesh's answer to a sync: every sequence number up to <paramref name="AppliedThrough"/> is settled (applied
@@ -80,4 +87,5 @@ public sealed record DeviceInfo(
     Dictionary<string, string> Reported,
     DateTimeOffset RegisteredAt,
     DeviceSyncStatus? Sync = null,
-    string? Token = null);
+    string? Token = null,
+    string[]? Drifting = null);

@@ -42,4 +42,10 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>Sets how the model is served (batching, queue, warm sessions, idle time); validated first.</summary>
     Task<ModelInfo> SetPolicyAsync(ServingPolicy policy);
+
+    /// <summary>Sets the reference distribution devices' inputs are compared with (last writer wins across regions).</summary>
+    Task SetDriftBaselineAsync(DriftBaseline baseline);
+
+    /// <summary>The model's drift baseline, or null when none was set.</summary>
+    Task<DriftBaseline?> GetDriftBaselineAsync();
 }

@@ -34,6 +34,12 @@ public interface IAuditProjectionGrain : IProjectionGrain
     Task<AuditEntry[]> QueryAsync(string? model = null, string? actor = null, int limit = 100);
 }
 
+/// <summary>Every device registered in this region, with its twin and sync state: what <c>mesh devices</c> lists.</summary>
+public interface IFleetProjectionGrain : IProjectionGrain
+{
+    Task<DeviceInfo[]> ListAsync();
+}
+
 /// <summary>Usage per caller across the region's silos.</summary>
 public interface IUsageProjectionGrain : IProjectionGrain
 {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Models;
 using Mesh.Abstractions.Tensors;
 
 namespace Mesh.Abstractions.Protocol;
@@ -44,6 +45,33 @@ public static class DeviceSyncJson
                     json.WriteNumber("from", l.From);
                     json.WriteNumber("to", l.To);
                     json.WriteString("reason", l.Reason);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            if (batch.Drift is { Length: > 0 } drift)
+            {
+                json.WriteStartArray("drift");
+                foreach (var sample in drift)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("model", sample.Model);
+                    json.WriteString("epoch", sample.Epoch);
+                    json.WriteStartArray("features");
+                    foreach (var f in sample.Features)
+                    {
+                        json.WriteStartObject();
+                        json.WriteString("input", f.Input);
+                        json.WriteNumber("feature", f.Feature);
+                        json.WriteNumber("count", f.Count);
+                        json.WriteNumber("mean", f.Mean);
+                        json.WriteNumber("m2", f.M2);
+                        json.WriteStartArray("bins");
+                        foreach (var b in f.Bins) json.WriteNumberValue(b);
+                        json.WriteEndArray();
+                        json.WriteEndObject();
+                    }
+                    json.WriteEndArray();
                     json.WriteEndObject();
                 }
                 json.WriteEndArray();
@@ -124,7 +152,30 @@ public static class DeviceSyncJson
                     };
                 }
             }
-            return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported);
+            var drift = new List<DriftSample>();
+            if (root.TryGetProperty("drift", out var driftArray))
+            {
+                if (driftArray.ValueKind != JsonValueKind.Array) throw new InvalidRequestException("drift", "must be an array");
+                var d = 0;
+                foreach (var sample in driftArray.EnumerateArray())
+                {
+                    var path = $"drift[{d++}]";
+                    if (!sample.TryGetProperty("features", out var features) || features.ValueKind != JsonValueKind.Array)
+                        throw new InvalidRequestException($"{path}.features", "must be an array");
+                    var f = 0;
+                    var stats = features.EnumerateArray().Select(feature =>
+                    {
+                        var at = $"{path}.features[{f++}]";
+                        if (!feature.TryGetProperty("bins", out var bins) || bins.ValueKind != JsonValueKind.Array
+                            || bins.EnumerateArray().Any(b => b.ValueKind != JsonValueKind.Number || !b.TryGetInt64(out var n) || n < 0))
+                            throw new InvalidRequestException($"{at}.bins", "must be an array of counts");
+                        return new FeatureStatistics(String(feature, "input", at), (int)Long(feature, "feature", at), Long(feature, "count", at),
+                            Double(feature, "mean", at), Double(feature, "m2", at), bins.EnumerateArray().Select(b => b.GetInt64()).ToArray());
+                    }).ToArray();
+                    drift.Add(new DriftSample(String(sample, "model", path), String(sample, "epoch", path), stats));
+                }
+            }
+            return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported, drift.ToArray());
         }
     }
 
@@ -161,6 +212,10 @@ public static class DeviceSyncJson
     private static long Long(JsonElement e, string name, string path) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n)
             ? n : throw new InvalidRequestException($"{path}.{name}", "must be an integer");
+
+    private static double Double(JsonElement e, string name, string path) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var n)
+            ? n : throw new InvalidRequestException($"{path}.{name}", "must be a number");
 
     private static string String(JsonElement e, string name, string path) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String

@@ -79,7 +79,16 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
             Check(reported, "reported property");
             events.Add(new DeviceReported(Stored(reported)));
         }
+        foreach (var sample in batch.Drift ?? [])
+        {
+            ModelName.Validate(sample.Model);
+            if (sample.Features.Any(f => f.Bins.Length != DriftBins.Count))
+                throw new InvalidDeviceChangeException(Id, $"drift statistics carry {DriftBins.Count} bins per feature");
+            if (State.DriftCount(sample.Model, sample.Epoch) != sample.Features.Sum(f => f.Count))
+                events.Add(new DeviceDriftReported(sample.Model, sample.Epoch, sample.Features));
+        }
         foreach (var append in events.Chunk(EventStoreRules.MaxEventsPerAppend)) await RaiseAsync(append);
+        foreach (var model in (batch.Drift ?? []).Select(d => d.Model).Distinct()) await EvaluateDriftAsync(model);
 
         var duplicates = batch.Results.Length - fresh.Length;
         metrics.DeviceSynced(fresh.Length, duplicates);
@@ -87,6 +96,46 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
     }
 
     public Task<DeviceInfo> AuthenticateAsync(string tokenSha256) => Task.FromResult(Authenticate(tokenSha256));
+
+    public async Task<DriftReport> GetDriftAsync(string model)
+    {
+        Info();
+        var baseline = await GrainFactory.GetGrain<IModelGrain>(model).GetDriftBaselineAsync();
+        return DriftOf(model, baseline);
+    }
+
+    private DriftReport DriftOf(string model, DriftBaseline? baseline)
+    {
+        var features = State.DriftOf(model);
+        var samples = features.Length == 0 ? 0 : features.Max(f => f.Count);
+        if (baseline is null) return new DriftReport(Id, model, samples, 0, null, null, false);
+        var worst = features
+            .Select(f => (f, Baseline: baseline.Features.FirstOrDefault(b => b.Input == f.Input && b.Feature == f.Feature)))
+            .Where(x => x.Baseline is not null)
+            .Select(x => (x.f.Input, x.f.Feature, Psi: DriftBins.Psi(x.Baseline!.Bins, x.f.Bins)))
+            .OrderByDescending(x => x.Psi)
+            .FirstOrDefault();
+        var drifting = samples >= baseline.MinSamples && worst.Psi > baseline.Threshold;
+        return new DriftReport(Id, model, samples, worst.Psi, worst.Input, worst.Input is null ? null : worst.Feature, drifting);
+    }
+
+    // A drift event when the state changes (and only with enough samples to say): consumers react to the event.
+    private async Task EvaluateDriftAsync(string model)
+    {
+        var baseline = await GrainFactory.GetGrain<IModelGrain>(model).GetDriftBaselineAsync();
+        if (baseline is null) return;
+        var report = DriftOf(model, baseline);
+        var was = State.Drifting.Contains(model);
+        if (report.Drifting && !was)
+        {
+            await RaiseAsync(new DeviceDriftDetected(model, report.Input!, report.Feature!.Value, report.MaxPsi, report.Samples, clock.GetUtcNow()));
+            logger.LogWarning("Device {Device}: inputs of {Model} drifted (PSI {Psi:F3} on {Input}[{Feature}] over {Samples} samples)", Id, model, report.MaxPsi, report.Input, report.Feature, report.Samples);
+        }
+        else if (!report.Drifting && was && report.Samples >= baseline.MinSamples)
+        {
+            await RaiseAsync(new DeviceDriftCleared(model, report.MaxPsi, report.Samples, clock.GetUtcNow()));
+        }
+    }
 
     private DeviceInfo Authenticate(string tokenSha256)
     {
@@ -165,12 +214,11 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
         }
     }
 
-    private DeviceInfo Info() =>
-        State.RegisteredAt is { } at
-            ? new DeviceInfo(Id, State.HomeRegion, State.Models, new(State.Labels), new(State.Desired), new(State.Reported), at,
-                new DeviceSyncStatus(State.AppliedThrough, State.Results, State.Lost, State.MissingCount, State.LastSyncAt))
-            : throw new DeviceNotFoundException(Id);
+    private DeviceInfo Info() => State.ToInfo(Id) ?? throw new DeviceNotFoundException(Id);
 }
+
+/// <summary>One bridge run's cumulative input statistics for a model.</summary>
+public sealed record DriftEpoch(string Epoch, FeatureStatistics[] Features);
 
 /// <summary>A device's state as the fold of its events.</summary>
 public sealed class DeviceState
@@ -192,6 +240,32 @@ public sealed class DeviceState
     public long Results { get; set; }
     public long Lost { get; set; }
     public DateTimeOffset? LastSyncAt { get; set; }
+
+    /// <summary>Per model, per bridge run (epoch), the newest cumulative input statistics; older runs folded into "*".</summary>
+    public Dictionary<string, List<DriftEpoch>> Drift { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Models whose inputs are drifting on this device now.</summary>
+    public HashSet<string> Drifting { get; set; } = new(StringComparer.Ordinal);
+
+    private const string FoldedEpochs = "*";
+    private const int EpochsKept = 4;
+
+    public long DriftCount(string model, string epoch) =>
+        Drift.TryGetValue(model, out var epochs) && epochs.Find(e => e.Epoch == epoch) is { } run ? run.Features.Sum(f => f.Count) : -1;
+
+    /// <summary>The model's input statistics over every bridge run.</summary>
+    public FeatureStatistics[] DriftOf(string model) =>
+        !Drift.TryGetValue(model, out var epochs) ? [] : Merge(epochs.SelectMany(e => e.Features));
+
+    private static FeatureStatistics[] Merge(IEnumerable<FeatureStatistics> features) =>
+        features.GroupBy(f => (f.Input, f.Feature)).Select(g => g.Aggregate((a, b) => a.Merge(b))).ToArray();
+
+    /// <summary>The device as callers see it; null if it never registered.</summary>
+    public DeviceInfo? ToInfo(string id) =>
+        RegisteredAt is { } at
+            ? new DeviceInfo(id, HomeRegion, Models, new(Labels), new(Desired), new(Reported), at,
+                new DeviceSyncStatus(AppliedThrough, Results, Lost, MissingCount, LastSyncAt), Drifting: Drifting.Order(StringComparer.Ordinal).ToArray())
+            : null;
 
     public bool IsSettled(long sequence) => sequence <= AppliedThrough || AppliedAbove.Contains(sequence);
 
@@ -219,6 +293,27 @@ public sealed class DeviceState
                 foreach (var result in synced.Results) Settle(result.Sequence);
                 Results += synced.Results.Length;
                 LastSyncAt = synced.At;
+                break;
+            case DeviceDriftReported d:
+                if (!Drift.TryGetValue(d.Model, out var epochs)) Drift[d.Model] = epochs = [];
+                epochs.RemoveAll(e => e.Epoch == d.Epoch);
+                epochs.Add(new DriftEpoch(d.Epoch, d.Features));
+                // Bounded: runs before the newest few are final (a bridge reports only its current one) and merge
+                // into the first entry, "*".
+                while (epochs.Count(e => e.Epoch != FoldedEpochs) > EpochsKept)
+                {
+                    var oldest = epochs.First(e => e.Epoch != FoldedEpochs);
+                    var folded = epochs.Find(e => e.Epoch == FoldedEpochs);
+                    epochs.Remove(oldest);
+                    if (folded is not null) epochs.Remove(folded);
+                    epochs.Insert(0, new DriftEpoch(FoldedEpochs, Merge((folded?.Features ?? []).Concat(oldest.Features))));
+                }
+                break;
+            case DeviceDriftDetected d:
+                Drifting.Add(d.Model);
+                break;
+            case DeviceDriftCleared d:
+                Drifting.Remove(d.Model);
                 break;
             case DeviceResultsLost lost:
                 Lost += lost.To - lost.From + 1;

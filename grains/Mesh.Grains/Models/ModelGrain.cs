@@ -172,6 +172,18 @@ public sealed class ModelGrain(
         return Info();
     }
 
+    public async Task SetDriftBaselineAsync(DriftBaseline baseline)
+    {
+        Info();
+        if (baseline.Features.Length == 0 || baseline.Features.Any(f => f.Bins.Length != DriftBins.Count || f.Count < 1))
+            throw new InvalidRequestException("baseline", $"needs at least one feature, each with observations and {DriftBins.Count} bins");
+        if (baseline.Threshold is <= 0 or > 10 || baseline.MinSamples < 1)
+            throw new InvalidRequestException("baseline", $"threshold must be in (0, 10] and min samples at least 1 (were {baseline.Threshold}, {baseline.MinSamples})");
+        await RaiseAsync(new ModelDriftBaselineSet(baseline));
+    }
+
+    public Task<DriftBaseline?> GetDriftBaselineAsync() => Task.FromResult(State.HasVersions ? State.DriftBaseline : null);
+
     // Pinning is decided with the first version: events already shipped to a region cannot be taken back.
     private ModelEvent[] Residency(string[]? regions)
     {

@@ -25,6 +25,8 @@ public sealed class ModelState
     public EventStamp? ShadowStamp { get; set; }
     public ServingPolicy? Policy { get; set; }
     public EventStamp? PolicyStamp { get; set; }
+    public DriftBaseline? DriftBaseline { get; set; }
+    public EventStamp? DriftBaselineStamp { get; set; }
     public string[]? Regions { get; set; }
     public EventStamp? RegionsStamp { get; set; }
     public HashSet<string> RetiredArtifacts { get; set; } = new(StringComparer.Ordinal);
@@ -73,6 +75,9 @@ public sealed class ModelState
             case ModelPolicyChanged p when stamp.Beats(PolicyStamp):
                 (Policy, PolicyStamp) = (p.Policy, stamp);
                 break;
+            case ModelDriftBaselineSet d when stamp.Beats(DriftBaselineStamp):
+                (DriftBaseline, DriftBaselineStamp) = (d.Baseline, stamp);
+                break;
         }
     }
 
@@ -87,6 +92,7 @@ public sealed class ModelState
         ModelVersionRegistered { MakeDefault: true } => ("traffic", !stamp.Beats(Traffic?.Stamp)),
         ModelShadowSet => ("shadow", !stamp.Beats(ShadowStamp)),
         ModelPolicyChanged => ("policy", !stamp.Beats(PolicyStamp)),
+        ModelDriftBaselineSet => ("drift-baseline", !stamp.Beats(DriftBaselineStamp)),
         ModelResidencySet => ("residency", !stamp.Beats(RegionsStamp)),
         _ => null,
     };

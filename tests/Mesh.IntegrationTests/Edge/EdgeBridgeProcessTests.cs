@@ -398,4 +398,61 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
             .Select(r => $"{r.GetProperty("model").GetString()}:{r.GetProperty("origin").GetString()}");
         Assert.Equal(["mlp:region", "remote:region", "mlp:edge"], origins);
     }
+
+    /// <summary>An infer request of <paramref name="rows"/> rows of 64 values drawn from N(mean, 1), seeded.</summary>
+    private static string Rows(int rows, double mean, int seed)
+    {
+        var random = new Random(seed);
+        var values = Enumerable.Range(0, rows * 64).Select(_ =>
+        {
+            // Box-Muller: a normal sample from two uniform ones.
+            var (u1, u2) = (1 - random.NextDouble(), random.NextDouble());
+            return (mean + Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2)).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        });
+        return $$"""{"inputs":[{"name":"input","shape":[{{rows}},64],"datatype":"FP32","data":[{{string.Join(",", values)}}]}]}""";
+    }
+
+    [Fact]
+    public async Task Drift_is_raised_for_a_shifted_input_distribution_and_not_for_an_unshifted_one()
+    {
+        Assert.Equal(0, (await Mesh("deploy", "mlp", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        var sample = Path.Combine(_root, "baseline.json");
+        Directory.CreateDirectory(_root);
+        await File.WriteAllTextAsync(sample, Rows(2000, 0, seed: 1));
+        var baseline = await Mesh("drift", "baseline", "mlp", sample);
+        Assert.True(baseline.ExitCode == 0, baseline.Stderr);
+        Assert.Contains("drift baseline of 64 features over 2000 rows", baseline.Stdout);
+
+        var settings = new Dictionary<string, string> { ["Mesh__Edge__Sync__DriftInterval"] = "00:00:00.200" };
+        await using var steady = await StartBridgeAsync("cam-same", await RegisterAsync("cam-same"), Path.Combine(_root, "cam-same"), settings);
+        await using var shifted = await StartBridgeAsync("cam-moved", await RegisterAsync("cam-moved"), Path.Combine(_root, "cam-moved"), settings);
+        using (var http = new HttpClient())
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                using var same = await http.PostAsync($"http://127.0.0.1:{steady.Http}/v2/models/mlp/infer", new StringContent(Rows(50, 0, seed: 100 + i)));
+                Assert.True(same.IsSuccessStatusCode, await same.Content.ReadAsStringAsync());
+                using var moved = await http.PostAsync($"http://127.0.0.1:{shifted.Http}/v2/models/mlp/infer", new StringContent(Rows(50, 1.5, seed: 200 + i)));
+                Assert.True(moved.IsSuccessStatusCode, await moved.Content.ReadAsStringAsync());
+            }
+        }
+
+        var watch = Stopwatch.StartNew();
+        string report = "";
+        while (watch.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            report = (await Mesh("drift", "mlp")).Stdout;
+            if (report.Contains("DRIFTED") && System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1000\s")) break;
+            await Task.Delay(300);
+        }
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-moved\s+1000\s+\d+\.\d+\s+input\[\d+\]\s+DRIFTED"), report);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1000\s+0\.0\d\d\s+input\[\d+\]\s+ok"), report);
+
+        static async Task<string[]> TypesAsync(Func<string[], Task<(int, string, string)>> mesh, string device) =>
+            (await mesh(["events", "tail", "--stream", "device/" + device, "--json"])).Item2
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Type").GetString()!).ToArray();
+        Assert.Contains("device.drift-detected", await TypesAsync(Mesh, "cam-moved"));
+        Assert.DoesNotContain("device.drift-detected", await TypesAsync(Mesh, "cam-same"));
+        Assert.Matches(@"cam-moved .*mlp\s*$", (await Mesh("devices")).Stdout.Split('\n').Single(l => l.StartsWith("cam-moved")));
+    }
 }
