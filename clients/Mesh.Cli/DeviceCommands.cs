@@ -123,9 +123,15 @@ internal static class DeviceCommands
         devices.SetAction((parse, _) => run(parse, async mesh =>
         {
             var fleet = await mesh.ListDevicesAsync();
+            foreach (var region in await mesh.ListFleetSummariesAsync())
+            {
+                var drifting = region.Models.Where(m => m.Drifting > 0).Select(m => $"{m.Model} on {m.Drifting}").ToArray();
+                Console.WriteLine($"region {region.Region}: {region.Devices} devices, {region.Results} results, {region.Lost} lost; " +
+                                  $"drifting: {(drifting.Length == 0 ? "none" : string.Join(", ", drifting))} (as of {region.At:yyyy-MM-dd HH:mm:ss})");
+            }
             if (fleet.Length == 0)
             {
-                Console.WriteLine("no devices registered");
+                Console.WriteLine("no devices registered in this region");
                 return ExitCodes.Ok;
             }
             Console.WriteLine("DEVICE            HOME      MODELS                RESULTS   OUTBOX  LAST SYNC             DRIFT");

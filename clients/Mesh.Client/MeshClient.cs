@@ -114,6 +114,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>The devices registered in this region (the fleet read model).</summary>
     public Task<DeviceInfo[]> ListDevicesAsync() => cluster.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListAsync();
 
+    /// <summary>Every region's device aggregates (this one's and its peers', replicated).</summary>
+    public Task<FleetSummary[]> ListFleetSummariesAsync() => cluster.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListRegionsAsync();
+
     /// <summary>The newest changes to models and devices: who, what, when, where.</summary>
     public Task<AuditEntry[]> GetAuditAsync(string? model = null, string? actor = null, int limit = 100) =>
         cluster.GetGrain<IAuditProjectionGrain>(EventFeed.Key).QueryAsync(model, actor, limit);

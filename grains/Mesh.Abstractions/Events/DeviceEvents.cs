@@ -35,3 +35,6 @@ public sealed record DeviceDriftDetected(string Model, string Input, int Feature
 
 /// <summary>The device's inputs for a model are back within the baseline's threshold.</summary>
 public sealed record DeviceDriftCleared(string Model, double Psi, long Samples, DateTimeOffset At) : DeviceEvent;
+
+/// <summary>A region's devices in aggregate, recorded when it changes; replicated to every region (device events are not).</summary>
+public sealed record FleetSummaryRecorded(FleetSummary Summary);

@@ -31,6 +31,7 @@ public static class EventCodec
         ["model.residency-set"] = typeof(ModelResidencySet),
         ["model.drift-baseline-set"] = typeof(ModelDriftBaselineSet),
         ["usage.recorded"] = typeof(UsageRecorded),
+        ["fleet.summary-recorded"] = typeof(FleetSummaryRecorded),
         ["device.registered"] = typeof(DeviceRegistered),
         ["device.desired-set"] = typeof(DeviceDesiredSet),
         ["device.reported"] = typeof(DeviceReported),

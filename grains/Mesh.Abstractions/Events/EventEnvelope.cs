@@ -34,7 +34,7 @@ public sealed record EventData(
     string Data,
     long Hlc = 0);
 
-/// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>, <c>usage/SILO</c>.</summary>
+/// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>, <c>usage/SILO</c>, <c>fleet/REGION</c>.</summary>
 public static class EventStreams
 {
     public const string ModelPrefix = "model/";
@@ -46,6 +46,11 @@ public static class EventStreams
     public static string Device(string id) => DevicePrefix + id;
 
     public static string Usage(string silo) => UsagePrefix + silo;
+
+    /// <summary>A region's device aggregates: what of its devices leaves the region (their own events stay home).</summary>
+    public const string FleetPrefix = "fleet/";
+
+    public static string Fleet(string region) => FleetPrefix + region;
 }
 
 /// <summary>

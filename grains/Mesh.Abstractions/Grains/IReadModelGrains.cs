@@ -38,6 +38,22 @@ public interface IAuditProjectionGrain : IProjectionGrain
 public interface IFleetProjectionGrain : IProjectionGrain
 {
     Task<DeviceInfo[]> ListAsync();
+
+    /// <summary>This region's device aggregates as recorded last, and every peer region's as replicated here.</summary>
+    Task<FleetSummary[]> ListRegionsAsync();
+}
+
+/// <summary>How many devices a region has, what they synced and lost, and per model how many run it and how many drift.</summary>
+[GenerateSerializer, Immutable]
+public sealed record FleetSummary(string Region, int Devices, long Results, long Lost, FleetModelSummary[] Models, DateTimeOffset At);
+
+[GenerateSerializer, Immutable]
+public sealed record FleetModelSummary(string Model, int Devices, int Drifting);
+
+/// <summary>Records this region's <see cref="FleetSummary"/> on its fleet stream when it changed (one activation per region, key 0).</summary>
+public interface IFleetSummaryGrain : IGrainWithIntegerKey
+{
+    Task RecordAsync();
 }
 
 /// <summary>Usage per caller across the region's silos.</summary>

@@ -18,7 +18,10 @@ public sealed class AuditProjectionGrain(IEventStore store, ILogger<AuditProject
 
     protected override void Apply(EventEnvelope envelope)
     {
-        if (envelope.Stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal)) return;
+        // Changes people and devices made, not the data that flows: usage counts, fleet aggregates, synced results
+        // and input statistics would push every change out of the newest 10,000.
+        if (envelope.Stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal) || envelope.Stream.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal)) return;
+        if (envelope.Type is "device.results-synced" or "device.drift-reported") return;
         View.Add(new AuditEntry(envelope.Position, envelope.Timestamp, envelope.Actor, envelope.Region, envelope.Stream, envelope.Type, Summarize(envelope)));
         if (View.Count > IAuditProjectionGrain.MaxEntries) View.RemoveRange(0, View.Count - IAuditProjectionGrain.MaxEntries);
     }

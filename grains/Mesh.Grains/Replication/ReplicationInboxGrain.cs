@@ -23,8 +23,8 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, IEventStore 
                 .ToArray();
             if (stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal))
                 await GrainFactory.GetGrain<IModelReplicaGrain>(stream.Key[EventStreams.ModelPrefix.Length..]).ApplyReplicatedAsync(data);
-            else if (stream.Key.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal))
-                await AppendUsageAsync(stream.Key, data);
+            else if (stream.Key.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal) || stream.Key.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal))
+                await AppendSingleWriterAsync(stream.Key, data);
         }
         var now = DateTimeOffset.UtcNow;
         foreach (var e in events)
@@ -34,8 +34,8 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, IEventStore 
         }
     }
 
-    // A usage stream has one writer, a silo of the sending region, and one link ships it here: append what is new.
-    private async Task AppendUsageAsync(string stream, EventData[] events)
+    // A usage or fleet stream has one writer in the sending region, and one link ships it here: append what is new.
+    private async Task AppendSingleWriterAsync(string stream, EventData[] events)
     {
         var fresh = new List<EventData>(events.Length);
         foreach (var e in events)

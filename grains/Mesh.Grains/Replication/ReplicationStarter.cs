@@ -9,7 +9,8 @@ namespace Mesh.Grains.Replication;
 
 /// <summary>
 /// Keeps a link running to every configured peer: each silo asks each link to start now and then, so a link
-/// lost with its silo is started again within seconds on another.
+/// lost with its silo is started again within seconds on another. It also has the region's device aggregates
+/// recorded (when they changed), for the links to carry.
 /// </summary>
 public sealed class ReplicationStarter(IGrainFactory grains, IHostApplicationLifetime lifetime, IOptions<RegionOptions> regions, ILogger<ReplicationStarter> logger) : BackgroundService
 {
@@ -22,6 +23,14 @@ public sealed class ReplicationStarter(IGrainFactory grains, IHostApplicationLif
         using var timer = new PeriodicTimer(Every);
         do
         {
+            try
+            {
+                await grains.GetGrain<IFleetSummaryGrain>(0).RecordAsync();
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Could not record the fleet summary; trying again");
+            }
             foreach (var peer in regions.Value.Peers)
             {
                 try

@@ -66,9 +66,11 @@ public sealed class ReplicatorGrain(
         logger.LogInformation("Replication to region {Peer} {State}", Peer, paused ? "paused" : "resumed");
     }
 
-    // Models (with their policies) and usage (each region's counts, summed everywhere) replicate; devices stay home.
+    // Models (with their policies), usage (each region's counts, summed everywhere) and device aggregates
+    // (fleet) replicate; devices' own events stay home.
     private static bool IsReplicated(string stream) =>
-        stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal) || stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal);
+        stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal) || stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal)
+        || stream.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal);
 
     private async Task ShipAsync()
     {

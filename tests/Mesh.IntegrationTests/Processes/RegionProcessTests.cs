@@ -368,6 +368,24 @@ public class RegionProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Device_aggregates_reach_the_other_region_while_the_devices_own_events_stay_home()
+    {
+        var (eastHost, east) = await _east.ConnectAsync();
+        using (eastHost)
+        {
+            var device = await east.RegisterDeviceAsync("pump-7", new Mesh.Abstractions.Grains.DeviceRegistration("east", ["mlp"]));
+            var results = Enumerable.Range(1, 3).Select(i => new Mesh.Abstractions.Grains.DeviceResult(i, "mlp", 1, DateTimeOffset.UtcNow, "edge", null, [])).ToArray();
+            var ack = await east.SyncDeviceAsync("pump-7", Mesh.Abstractions.Protocol.ApiKeys.Hash(device.Token!), new Mesh.Abstractions.Grains.DeviceSyncBatch(results));
+            Assert.Equal(3, ack.AppliedThrough);
+        }
+        // The fleet summary is recorded every few seconds, then shipped like any replicated stream.
+        var west = await WaitForAsync(_west, ["devices"], "region east: 1 devices, 3 results, 0 lost", TimeSpan.FromSeconds(30));
+        Assert.Contains("no devices registered in this region", west);
+        Assert.Equal("", (await _west.Mesh("events", "tail", "--stream", "device/", "--json")).Stdout.Trim());
+        Assert.NotEqual("", (await _east.Mesh("events", "tail", "--stream", "device/", "--json")).Stdout.Trim());
+    }
+
+    [Fact]
     public async Task A_paused_link_holds_events_back_until_resumed()
     {
         Assert.Equal(0, (await _east.Mesh("deploy", "held", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
