@@ -7,6 +7,13 @@ if (args is ["plain-server", var port, var model])
     return 0;
 }
 
+// One section alone, printed and not written to the report: dotnet run -c Release --project tests/Mesh.Benchmarks -- edge [RESULTS]
+if (args is ["edge", ..])
+{
+    await EdgeBenchmark.RunAsync(TimeSpan.FromSeconds(3), args.Length > 1 ? int.Parse(args[1]) : 1_000_000);
+    return 0;
+}
+
 var report = args.SkipWhile(a => a != "--report").Skip(1).FirstOrDefault() ?? Path.Combine(Paths.Root, "docs", "benchmarks.md");
 var quick = args.Contains("--quick");
 var suite = new Suite(quick ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(3));

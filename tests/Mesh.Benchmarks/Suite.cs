@@ -44,6 +44,7 @@ public sealed class Suite(TimeSpan level)
         await MlpAsync(silo, transports, http);
         await MiniLmAsync(silo, transports, http);
         _report.Append(await RegionsBenchmark.RunAsync(level * 3));
+        _report.Append(await EdgeBenchmark.RunAsync(level, level < TimeSpan.FromSeconds(2) ? 100_000 : 1_000_000));
 
         var header = new StringBuilder();
         header.AppendLine("# Benchmarks");

@@ -428,7 +428,7 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         await using var shifted = await StartBridgeAsync("cam-moved", await RegisterAsync("cam-moved"), Path.Combine(_root, "cam-moved"), settings);
         using (var http = new HttpClient())
         {
-            for (var i = 0; i < 20; i++)
+            for (var i = 0; i < 24; i++)
             {
                 using var same = await http.PostAsync($"http://127.0.0.1:{steady.Http}/v2/models/mlp/infer", new StringContent(Rows(50, 0, seed: 100 + i)));
                 Assert.True(same.IsSuccessStatusCode, await same.Content.ReadAsStringAsync());
@@ -442,11 +442,11 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         while (watch.Elapsed < TimeSpan.FromSeconds(30))
         {
             report = (await Mesh("drift", "mlp")).Stdout;
-            if (report.Contains("DRIFTED") && System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1000\s")) break;
+            if (report.Contains("DRIFTED") && System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1200\s")) break;
             await Task.Delay(300);
         }
-        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-moved\s+1000\s+\d+\.\d+\s+input\[\d+\]\s+DRIFTED"), report);
-        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1000\s+0\.0\d\d\s+input\[\d+\]\s+ok"), report);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-moved\s+1200\s+\d+\.\d+\s+input\[\d+\]\s+DRIFTED"), report);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(report, @"cam-same\s+1200\s+0\.0\d\d\s+input\[\d+\]\s+ok"), report);
 
         static async Task<string[]> TypesAsync(Func<string[], Task<(int, string, string)>> mesh, string device) =>
             (await mesh(["events", "tail", "--stream", "device/" + device, "--json"])).Item2

@@ -16,7 +16,9 @@ public class DeviceTwinTests(TwoSiloCluster fixture)
         var id = TestModels.UniqueName("cam");
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => fixture.Mesh.GetDeviceAsync(id));
 
-        await fixture.Mesh.RegisterDeviceAsync(id, new DeviceRegistration("west", ["fraud"], new() { ["site"] = "dock-4" }));
+        var registered = await fixture.Mesh.RegisterDeviceAsync(id, new DeviceRegistration("west", ["fraud"], new() { ["site"] = "dock-4" }));
+        Assert.StartsWith("mesh_", registered.Token);
+        Assert.Null((await fixture.Mesh.RegisterDeviceAsync(id, new DeviceRegistration("west", ["fraud"], new() { ["site"] = "dock-4" }))).Token);
         await fixture.Mesh.SetDeviceDesiredAsync(id, new() { ["model.fraud"] = "v2", ["interval"] = "5s" });
         await fixture.Mesh.ReportDeviceAsync(id, new() { ["model.fraud"] = "v1", ["battery"] = "81" });
         var device = await fixture.Mesh.SetDeviceDesiredAsync(id, new() { ["interval"] = null });
@@ -25,7 +27,8 @@ public class DeviceTwinTests(TwoSiloCluster fixture)
         Assert.Equal(new Dictionary<string, string> { ["model.fraud"] = "v2" }, device.Desired);
         Assert.Equal(new Dictionary<string, string> { ["model.fraud"] = "v1", ["battery"] = "81" }, device.Reported);
         var events = await new SqliteEventStore(fixture.DataDirectory).ReadStreamAsync(EventStreams.Device(id));
-        Assert.Equal(["device.registered", "device.desired-set", "device.reported", "device.desired-set"], events.Select(e => e.Type));
+        // The first registration also issues the device's sync token (only its hash is stored).
+        Assert.Equal(["device.registered", "device.token-issued", "device.registered", "device.desired-set", "device.reported", "device.desired-set"], events.Select(e => e.Type));
         Assert.Contains((await fixture.Mesh.GetAuditAsync(limit: 1000)), a => a.Stream == EventStreams.Device(id) && a.Type == "device.reported");
     }
 
