@@ -3,7 +3,8 @@
 // variables (Mesh__Edge__DeviceId=cam-1), then the command line (--Mesh:Edge:DeviceId cam-1).
 using Mesh.EdgeBridge.Hosting;
 
-var builder = WebApplication.CreateSlimBuilder(args);
+// appsettings.json beside the program, wherever it is started from (a device's service manager starts it anywhere).
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddEdgeBridge();
 var app = builder.Build();
 app.MapEdgeBridge();

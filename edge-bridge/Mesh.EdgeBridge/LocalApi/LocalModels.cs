@@ -63,7 +63,7 @@ public sealed class LocalModels : IDisposable
         Directory.CreateDirectory(CacheDirectory);
         _currentFile = System.IO.Path.Combine(CacheDirectory, "current.json");
         var installed = File.Exists(_currentFile)
-            ? JsonSerializer.Deserialize<Dictionary<string, Installed>>(File.ReadAllText(_currentFile)) ?? []
+            ? JsonSerializer.Deserialize(File.ReadAllText(_currentFile), LocalApiJson.Default.DictionaryStringInstalledModel) ?? []
             : [];
         foreach (var configured in options.Value.Models)
         {
@@ -76,8 +76,6 @@ public sealed class LocalModels : IDisposable
         foreach (var (name, over) in installed.Where(i => !_models.ContainsKey(i.Key) && File.Exists(i.Value.Path)))
             _models[name] = Load(name, over.Version, over.Path);
     }
-
-    private sealed record Installed(int Version, string Path);
 
     /// <summary>Where downloaded versions are kept, by content hash (so a rollback needs no download).</summary>
     public string CacheDirectory { get; }
@@ -100,9 +98,9 @@ public sealed class LocalModels : IDisposable
         {
             var previous = _models.GetValueOrDefault(next.Name);
             _models[next.Name] = next;
-            var installed = _models.Values.ToDictionary(m => m.Name, m => new Installed(m.Version, m.Path));
+            var installed = _models.Values.ToDictionary(m => m.Name, m => new InstalledModel(m.Version, m.Path));
             var temporary = _currentFile + ".tmp";
-            File.WriteAllText(temporary, JsonSerializer.Serialize(installed));
+            File.WriteAllText(temporary, JsonSerializer.Serialize(installed, LocalApiJson.Default.DictionaryStringInstalledModel));
             File.Move(temporary, _currentFile, overwrite: true);
             previous?.Release();
         }

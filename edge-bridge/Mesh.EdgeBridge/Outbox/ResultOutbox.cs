@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Mesh.Abstractions.Events;
+using System.Text.Json;
 using Mesh.Abstractions.Grains;
 using Mesh.EdgeBridge.Configuration;
 using Microsoft.Data.Sqlite;
@@ -116,7 +116,7 @@ public sealed class ResultOutbox : IAsyncDisposable
                     sequences[i] = ++next;
                     seq.Value = next;
                     at.Value = results[i].At.ToUnixTimeMilliseconds();
-                    body.Value = EventCodec.Serialize(results[i] with { Sequence = next });
+                    body.Value = JsonSerializer.Serialize(results[i] with { Sequence = next }, OutboxJson.Default.DeviceResult);
                     insert.ExecuteNonQuery();
                 }
                 SetMeta(transaction, "last_seq", next);
@@ -185,7 +185,7 @@ public sealed class ResultOutbox : IAsyncDisposable
             command.CommandText = $"SELECT seq, body FROM results ORDER BY seq LIMIT {limit}";
             using var rows = command.ExecuteReader();
             while (rows.Read())
-                results.Add(new PendingResult(rows.GetInt64(0), EventCodec.Deserialize<DeviceResult>(rows.GetString(1))!));
+                results.Add(new PendingResult(rows.GetInt64(0), JsonSerializer.Deserialize(rows.GetString(1), OutboxJson.Default.DeviceResult)!));
         }
         var lost = new List<LostResults>();
         using (var command = reader.CreateCommand())

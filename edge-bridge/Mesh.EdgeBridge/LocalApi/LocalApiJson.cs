@@ -1,0 +1,28 @@
+using System.Text.Json.Serialization;
+
+namespace Mesh.EdgeBridge.LocalApi;
+
+public sealed record LiveAnswer(bool Live);
+
+public sealed record ReadyAnswer(bool Ready);
+
+public sealed record ErrorAnswer(string Error);
+
+public sealed record ModelAnswer(string Name, int Version, string Sha256);
+
+/// <summary>What <c>GET /v2/edge/status</c> answers: the outbox, the sync, the models, the twin's desired half.</summary>
+public sealed record EdgeStatus(
+    string Device, long OutboxDepth, long LastSequence, long Lost, long AppliedThrough, DateTimeOffset? LastSync,
+    string? LastError, long Syncs, ModelAnswer[] Models, Dictionary<string, string> Desired);
+
+/// <summary>The models installed over the air, kept across restarts (models/current.json).</summary>
+public sealed record InstalledModel(int Version, string Path);
+
+/// <summary>The local API's JSON, written by generated code so the trimmed bridge needs no reflection.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(LiveAnswer))]
+[JsonSerializable(typeof(ReadyAnswer))]
+[JsonSerializable(typeof(ErrorAnswer))]
+[JsonSerializable(typeof(EdgeStatus))]
+[JsonSerializable(typeof(Dictionary<string, InstalledModel>))]
+internal sealed partial class LocalApiJson : JsonSerializerContext;
