@@ -85,6 +85,12 @@ public sealed class EdgeBridgeOptions
 
     public List<EdgeModelOptions> Models { get; set; } = [];
 
+    /// <summary>
+    /// PEM file of the mesh's artifact public key (EC P-256): when set, an over-the-air update installs only a file
+    /// whose signature (from the mesh's Mesh:Gateway:ArtifactSigningKey) verifies.
+    /// </summary>
+    public string? ArtifactPublicKey { get; set; }
+
     /// <summary>Longest a fallback predict may take at the region.</summary>
     public TimeSpan FallbackTimeout { get; set; } = TimeSpan.FromSeconds(5);
     public OutboxOptions Outbox { get; set; } = new();
@@ -99,6 +105,8 @@ public sealed class EdgeBridgeOptions
             yield return $"{Section}:{nameof(MeshUrl)} must be an absolute http(s) URL (was '{MeshUrl}')";
         if (!string.IsNullOrEmpty(MeshUrl) && string.IsNullOrWhiteSpace(Token))
             yield return $"{Section}:{nameof(Token)} must be the device's sync token when {Section}:{nameof(MeshUrl)} is set";
+        if (!string.IsNullOrEmpty(ArtifactPublicKey) && !File.Exists(ArtifactPublicKey))
+            yield return $"{Section}:{nameof(ArtifactPublicKey)}: no file at '{ArtifactPublicKey}'";
         if (HttpPort is < 0 or > 65535) yield return $"{Section}:{nameof(HttpPort)} must be a port from 0 to 65535 (was {HttpPort})";
         for (var i = 0; i < Models.Count; i++)
         {

@@ -25,4 +25,12 @@ public sealed record InstalledModel(int Version, string Path);
 [JsonSerializable(typeof(ErrorAnswer))]
 [JsonSerializable(typeof(EdgeStatus))]
 [JsonSerializable(typeof(Dictionary<string, InstalledModel>))]
-internal sealed partial class LocalApiJson : JsonSerializerContext;
+internal sealed partial class LocalApiJson : JsonSerializerContext
+{
+    /// <summary>For answers people read: quotes and apostrophes in error messages stay as they are.</summary>
+    public static LocalApiJson Readable { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

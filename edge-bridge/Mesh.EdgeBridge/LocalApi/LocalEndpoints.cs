@@ -19,13 +19,13 @@ public static class LocalEndpoints
 
     public static void MapLocalApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v2/health/live", () => Results.Json(new LiveAnswer(true), LocalApiJson.Default.LiveAnswer));
-        app.MapGet("/v2/health/ready", () => Results.Json(new ReadyAnswer(true), LocalApiJson.Default.ReadyAnswer));
+        app.MapGet("/v2/health/live", () => Results.Json(new LiveAnswer(true), LocalApiJson.Readable.LiveAnswer));
+        app.MapGet("/v2/health/ready", () => Results.Json(new ReadyAnswer(true), LocalApiJson.Readable.ReadyAnswer));
         app.MapPost("/v2/models/{model}/infer", InferAsync);
         app.MapGet("/v2/edge/status", (ResultOutbox outbox, SyncState sync, LocalModels models, IOptions<EdgeBridgeOptions> options) => Results.Json(
             new EdgeStatus(options.Value.DeviceId, outbox.Depth, outbox.LastSequence, outbox.LostTotal, sync.AppliedThrough, sync.LastSyncAt,
                 sync.LastError, sync.Syncs, models.All.Select(m => new ModelAnswer(m.Name, m.Version, m.Sha256)).ToArray(), sync.Desired),
-            LocalApiJson.Default.EdgeStatus));
+            LocalApiJson.Readable.EdgeStatus));
     }
 
     private static async Task InferAsync(HttpContext http, string model, EdgePredictor predictor)
@@ -45,7 +45,7 @@ public static class LocalEndpoints
         catch (Exception e) when (StatusOf(e) is { } status)
         {
             http.Response.StatusCode = status;
-            await http.Response.WriteAsJsonAsync(new ErrorAnswer(e.Message), LocalApiJson.Default.ErrorAnswer);
+            await http.Response.WriteAsJsonAsync(new ErrorAnswer(e.Message), LocalApiJson.Readable.ErrorAnswer);
         }
     }
 

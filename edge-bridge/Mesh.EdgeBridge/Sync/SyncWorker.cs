@@ -68,14 +68,14 @@ public sealed class SyncWorker(
         while (!stopping.IsCancellationRequested)
         {
             var sent = await retry.ExecuteAsync(async token => await SyncOnceAsync(token), stopping);
-            if (sent < _options.Sync.BatchSize) await Task.Delay(_options.Sync.Interval, stopping);
+            if (sent < BatchSize) await Task.Delay(Interval, stopping);
         }
     }
 
     /// <summary>Sends one batch (possibly empty: then it reports the twin) and returns how many results it carried.</summary>
     private async Task<int> SyncOnceAsync(CancellationToken cancellation)
     {
-        var (pending, lost) = outbox.ReadBatch(_options.Sync.BatchSize);
+        var (pending, lost) = outbox.ReadBatch(BatchSize);
         var reported = Reported();
         var driftDue = DateTimeOffset.UtcNow - _lastDriftAt >= _options.Sync.DriftInterval;
         var samples = driftDue ? drift.Changed() : [];
@@ -108,6 +108,15 @@ public sealed class SyncWorker(
         return pending.Length;
     }
 
+    // Desired sync settings from the twin win over the bridge's own (the cloud owns the desired half).
+    private int BatchSize =>
+        state.Desired.TryGetValue(DesiredKeys.SyncBatchSize, out var text) && int.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var size) && size is >= 1 and <= 2048
+            ? size : _options.Sync.BatchSize;
+
+    private TimeSpan Interval =>
+        state.Desired.TryGetValue(DesiredKeys.SyncInterval, out var text) && TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var every) && every > TimeSpan.Zero
+            ? every : _options.Sync.Interval;
+
     private DateTimeOffset _lastDriftAt;
     private Dictionary<string, string?>? _lastReported;
     private DateTimeOffset _lastReportAt;
@@ -127,6 +136,8 @@ public sealed class SyncWorker(
         var reported = new Dictionary<string, string?>(StringComparer.Ordinal)
         {
             ["bridge.health"] = "ok",
+            [DesiredKeys.SyncBatchSize] = BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [DesiredKeys.SyncInterval] = Interval.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
             ["outbox.depth"] = outbox.Depth.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["outbox.lost"] = outbox.LostTotal.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };

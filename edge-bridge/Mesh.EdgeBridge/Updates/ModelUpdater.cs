@@ -140,6 +140,18 @@ public sealed class ModelUpdater(
             File.Delete(partial);
             throw new ModelUpdateException($"the downloaded file's SHA-256 is {actual}, not the desired {sha}" + (append ? $" (resumed at byte {have})" : ""));
         }
+        if (_options.ArtifactPublicKey is { Length: > 0 } keyPath)
+        {
+            using var key = ArtifactSignature.Load(keyPath, $"{EdgeBridgeOptions.Section}:{nameof(EdgeBridgeOptions.ArtifactPublicKey)}");
+            var signature = response.Headers.TryGetValues(ArtifactSignature.Header, out var values) ? values.FirstOrDefault() : null;
+            if (signature is null || !ArtifactSignature.Verify(key, sha, signature))
+            {
+                File.Delete(partial);
+                throw new ModelUpdateException(signature is null
+                    ? "the mesh sent no artifact signature, and this bridge requires one (Mesh:Edge:ArtifactPublicKey)"
+                    : "the artifact's signature does not verify with Mesh:Edge:ArtifactPublicKey");
+            }
+        }
         File.Move(partial, file, overwrite: true);
     }
 

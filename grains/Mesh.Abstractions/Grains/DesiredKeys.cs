@@ -10,4 +10,10 @@ public static class DesiredKeys
     public static string Version(string model) => $"model.{model}.version";
     public static string Sha256(string model) => $"model.{model}.sha256";
     public static string Update(string model) => $"model.{model}.update";
+
+    /// <summary>Results per sync (1 to 2048); set in the twin, it overrides the bridge's own setting.</summary>
+    public const string SyncBatchSize = "sync.batch_size";
+
+    /// <summary>Pause between syncs when idle, as a time span (00:00:05); overrides the bridge's setting.</summary>
+    public const string SyncInterval = "sync.interval";
 }

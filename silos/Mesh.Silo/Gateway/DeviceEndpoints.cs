@@ -36,11 +36,16 @@ public static class DeviceEndpoints
     /// A model file for a device's over-the-air update, with HTTP range requests so a download cut off (or a
     /// bridge restarted) resumes where it stopped. Only models assigned to the device are served to it.
     /// </summary>
-    private static async Task<IResult> ArtifactAsync(HttpContext http, string device, string model, int version, MeshClient mesh, IArtifactStore artifacts)
+    private static async Task<IResult> ArtifactAsync(HttpContext http, string device, string model, int version, MeshClient mesh, IArtifactStore artifacts, IOptions<GatewayOptions> options)
     {
         var chosen = await AssignedVersionAsync(http, device, model, version, mesh);
         var file = await artifacts.GetLocalFileAsync(chosen.ArtifactSha256, http.RequestAborted);
         http.Response.Headers["Mesh-Artifact-Sha256"] = chosen.ArtifactSha256;
+        if (options.Value.ArtifactSigningKey is { Length: > 0 } keyPath)
+        {
+            using var key = ArtifactSignature.Load(keyPath, $"{GatewayOptions.Section}:{nameof(GatewayOptions.ArtifactSigningKey)}");
+            http.Response.Headers[ArtifactSignature.Header] = ArtifactSignature.Sign(key, chosen.ArtifactSha256);
+        }
         return Results.File(file, "application/octet-stream", enableRangeProcessing: true);
     }
 

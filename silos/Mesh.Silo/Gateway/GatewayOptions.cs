@@ -36,6 +36,12 @@ public sealed class GatewayOptions : IValidatedOptions
 
     public RateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>
+    /// PEM file of an EC P-256 private key: when set, model files served to devices carry its signature (header
+    /// Mesh-Artifact-Signature), which bridges holding the public key check before installing.
+    /// </summary>
+    public string? ArtifactSigningKey { get; set; }
+
     public bool UsesTls => !string.IsNullOrEmpty(CertificatePath);
 
     public IEnumerable<string> Validate()
@@ -54,6 +60,8 @@ public sealed class GatewayOptions : IValidatedOptions
             yield return $"{Section}:{nameof(MaxModelBytes)} must be at least 1024 (was {MaxModelBytes})";
         if (UsesTls && !File.Exists(CertificatePath))
             yield return $"{Section}:{nameof(CertificatePath)}: no file at '{CertificatePath}'";
+        if (!string.IsNullOrEmpty(ArtifactSigningKey) && !File.Exists(ArtifactSigningKey))
+            yield return $"{Section}:{nameof(ArtifactSigningKey)}: no file at '{ArtifactSigningKey}'";
         for (var i = 0; i < ApiKeys.Count; i++)
         {
             foreach (var error in ApiKeys[i].Validate($"{Section}:{nameof(ApiKeys)}:{i}"))

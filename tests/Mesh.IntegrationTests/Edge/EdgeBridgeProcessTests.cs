@@ -30,9 +30,9 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private async Task StartSiloAsync()
+    private async Task StartSiloAsync(Dictionary<string, string>? settings = null)
     {
-        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>(settings ?? [])
         {
             ["Mesh__Silo__SiloPort"] = _siloPort.ToString(),
             ["Mesh__Silo__GatewayPort"] = _gateway.ToString(),
@@ -157,6 +157,10 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
             Assert.Contains("'nope' is not assigned to device 'cam-1'", await unknown.Content.ReadAsStringAsync());
         }
         Assert.Equal(3, (await bridge.StatusAsync()).GetProperty("last_sequence").GetInt64());
+
+        // Desired sync settings: the cloud's half wins over the bridge's configuration, and the device reports them applied.
+        Assert.Equal(0, (await Mesh("devices", "desire", "cam-1", "sync.batch_size=7")).ExitCode);
+        await WaitForDeviceAsync("cam-1", "sync.batch_size = 7", TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -454,5 +458,48 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         Assert.Contains("device.drift-detected", await TypesAsync(Mesh, "cam-moved"));
         Assert.DoesNotContain("device.drift-detected", await TypesAsync(Mesh, "cam-same"));
         Assert.Matches(@"cam-moved .*mlp\s*$", (await Mesh("devices")).Stdout.Split('\n').Single(l => l.StartsWith("cam-moved")));
+    }
+
+    private async Task<string> UpdateOutcomeAsync(string device, string expected)
+    {
+        var watch = Stopwatch.StartNew();
+        var outcome = "";
+        while (watch.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            outcome = (await Mesh("device", device)).Stdout.Split('\n').FirstOrDefault(l => l.Contains("model.mlp.update = ")) ?? "";
+            if (outcome.Contains(expected, StringComparison.Ordinal)) return outcome;
+            await Task.Delay(200);
+        }
+        Assert.Fail($"device {device} did not report an update outcome with '{expected}'; last: '{outcome}'");
+        return "";
+    }
+
+    [Fact]
+    public async Task With_a_signing_key_only_updates_whose_signature_verifies_are_installed()
+    {
+        using var signing = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var other = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        Directory.CreateDirectory(_root);
+        var (privateKey, publicKey, wrongKey) = (Path.Combine(_root, "signing.pem"), Path.Combine(_root, "signing.pub.pem"), Path.Combine(_root, "other.pub.pem"));
+        await File.WriteAllTextAsync(privateKey, signing.ExportPkcs8PrivateKeyPem());
+        await File.WriteAllTextAsync(publicKey, signing.ExportSubjectPublicKeyInfoPem());
+        await File.WriteAllTextAsync(wrongKey, other.ExportSubjectPublicKeyInfoPem());
+        await _silo!.DisposeAsync();
+        await StartSiloAsync(new() { ["Mesh__Gateway__ArtifactSigningKey"] = privateKey });
+
+        var v2 = Path.Combine(_root, "v2.onnx");
+        await File.WriteAllBytesAsync(v2, global::Mesh.SampleModels.MlpModel.Build(new(Seed: 41)));
+        Assert.Equal(0, (await Mesh("deploy", "mlp", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        Assert.Equal(0, (await Mesh("deploy", "mlp", v2, "--no-default")).ExitCode);
+        await using var trusting = await StartBridgeAsync("cam-signed", await RegisterAsync("cam-signed"), Path.Combine(_root, "cam-signed"),
+            new() { ["Mesh__Edge__ArtifactPublicKey"] = publicKey });
+        await using var mistrusting = await StartBridgeAsync("cam-other", await RegisterAsync("cam-other"), Path.Combine(_root, "cam-other"),
+            new() { ["Mesh__Edge__ArtifactPublicKey"] = wrongKey });
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-signed", "mlp", "2")).ExitCode);
+        Assert.Equal(0, (await Mesh("devices", "assign", "cam-other", "mlp", "2")).ExitCode);
+
+        await UpdateOutcomeAsync("cam-signed", "ok: version 2");
+        Assert.Contains("the artifact's signature does not verify", await UpdateOutcomeAsync("cam-other", "failed: version 2"));
+        Assert.Equal(1, (await mistrusting.StatusAsync()).GetProperty("models")[0].GetProperty("version").GetInt32());
     }
 }

@@ -159,8 +159,13 @@ public sealed partial class MeshProcess : IAsyncDisposable
         }
     }
 
+    private bool _disposed;
+
+    // Idempotent: a test kills a process on purpose and its own clean-up disposes it again.
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
