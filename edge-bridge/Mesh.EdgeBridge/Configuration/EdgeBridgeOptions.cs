@@ -26,8 +26,23 @@ public sealed class EdgeModelOptions
     public double? ConfidenceThreshold { get; set; }
 }
 
+/// <summary>When a result counts as stored.</summary>
+public enum OutboxDurability
+{
+    /// <summary>On disk before the answer (SQLite synchronous=FULL): survives a power cut; costs an fsync per commit.</summary>
+    Full,
+
+    /// <summary>
+    /// In the database before the answer (synchronous=NORMAL in WAL mode): survives the bridge crashing or being
+    /// killed, but a power cut can lose the last commits. For devices on stable power that need the lower latency.
+    /// </summary>
+    Normal,
+}
+
 public sealed class OutboxOptions
 {
+    public OutboxDurability Durability { get; set; } = OutboxDurability.Full;
+
     public const long DefaultMaxResults = 2_000_000;
 
     /// <summary>Most results held unsynced; past it, <see cref="Overflow"/> applies.</summary>

@@ -13,7 +13,7 @@ public sealed record ModelAnswer(string Name, int Version, string Sha256);
 /// <summary>What <c>GET /v2/edge/status</c> answers: the outbox, the sync, the models, the twin's desired half.</summary>
 public sealed record EdgeStatus(
     string Device, long OutboxDepth, long LastSequence, long Lost, long AppliedThrough, DateTimeOffset? LastSync,
-    string? LastError, long Syncs, ModelAnswer[] Models, Dictionary<string, string> Desired);
+    string? LastError, long Syncs, ModelAnswer[] Models, Dictionary<string, string> Desired, string Durability);
 
 /// <summary>The models installed over the air, kept across restarts (models/current.json).</summary>
 public sealed record InstalledModel(int Version, string Path);

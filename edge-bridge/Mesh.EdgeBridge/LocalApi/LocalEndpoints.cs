@@ -24,7 +24,8 @@ public static class LocalEndpoints
         app.MapPost("/v2/models/{model}/infer", InferAsync);
         app.MapGet("/v2/edge/status", (ResultOutbox outbox, SyncState sync, LocalModels models, IOptions<EdgeBridgeOptions> options) => Results.Json(
             new EdgeStatus(options.Value.DeviceId, outbox.Depth, outbox.LastSequence, outbox.LostTotal, sync.AppliedThrough, sync.LastSyncAt,
-                sync.LastError, sync.Syncs, models.All.Select(m => new ModelAnswer(m.Name, m.Version, m.Sha256)).ToArray(), sync.Desired),
+                sync.LastError, sync.Syncs, models.All.Select(m => new ModelAnswer(m.Name, m.Version, m.Sha256)).ToArray(), sync.Desired,
+                outbox.Synchronous),
             LocalApiJson.Readable.EdgeStatus));
     }
 

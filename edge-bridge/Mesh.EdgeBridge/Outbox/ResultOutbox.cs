@@ -51,11 +51,16 @@ public sealed class ResultOutbox : IAsyncDisposable
         // The last number ever given: kept in meta, because synced rows are deleted and MAX(seq) would go back.
         _lastSequence = Math.Max(Scalar(_writer, "SELECT value FROM meta WHERE key = 'last_seq'"), Scalar(_writer, "SELECT MAX(seq) FROM results"));
         _depth = Scalar(_writer, "SELECT COUNT(*) FROM results");
+        // Read back from SQLite (read once: the writer connection belongs to the commit loop from here on).
+        Synchronous = Scalar(_writer, "PRAGMA synchronous") switch { 2 => "FULL", 1 => "NORMAL", var other => other.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         _lostTotal = Scalar(_writer, "SELECT value FROM meta WHERE key = 'lost_total'");
         _committing = Task.Run(CommitLoopAsync);
     }
 
     public string Path { get; }
+
+    /// <summary>The SQLite synchronous setting in force (FULL or NORMAL, from Mesh:Edge:Outbox:Durability).</summary>
+    public string Synchronous { get; }
 
     /// <summary>Results held, not yet acknowledged by the mesh.</summary>
     public long Depth => Interlocked.Read(ref _depth);
@@ -222,7 +227,8 @@ public sealed class ResultOutbox : IAsyncDisposable
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
         connection.Open();
         // FULL: a commit is on disk (the WAL fsynced) before it returns; NORMAL could lose the last commits on power loss.
-        Execute(connection, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
+        var synchronous = _options.Outbox.Durability == OutboxDurability.Full ? "FULL" : "NORMAL";
+        Execute(connection, $"PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=5000;");
         return connection;
     }
 

@@ -427,9 +427,13 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         Assert.True(baseline.ExitCode == 0, baseline.Stderr);
         Assert.Contains("drift baseline of 64 features over 2000 rows", baseline.Stdout);
 
+        // One of the two bridges trades power-cut durability for latency; sync and drift are the same.
         var settings = new Dictionary<string, string> { ["Mesh__Edge__Sync__DriftInterval"] = "00:00:00.200" };
         await using var steady = await StartBridgeAsync("cam-same", await RegisterAsync("cam-same"), Path.Combine(_root, "cam-same"), settings);
-        await using var shifted = await StartBridgeAsync("cam-moved", await RegisterAsync("cam-moved"), Path.Combine(_root, "cam-moved"), settings);
+        await using var shifted = await StartBridgeAsync("cam-moved", await RegisterAsync("cam-moved"), Path.Combine(_root, "cam-moved"),
+            new(settings) { ["Mesh__Edge__Outbox__Durability"] = "Normal" });
+        Assert.Equal("FULL", (await steady.StatusAsync()).GetProperty("durability").GetString());
+        Assert.Equal("NORMAL", (await shifted.StatusAsync()).GetProperty("durability").GetString());
         using (var http = new HttpClient())
         {
             for (var i = 0; i < 24; i++)
