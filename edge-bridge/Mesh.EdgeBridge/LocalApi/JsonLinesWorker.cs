@@ -58,8 +58,10 @@ public sealed class JsonLinesWorker(EdgePredictor predictor, ILogger<JsonLinesWo
                 InferenceJson.WriteResponse(json, prediction.Response);
             });
         }
-        catch (Exception e) when (LocalEndpoints.StatusOf(e) is not null)
+        catch (Exception e)
         {
+            // Every line gets an answer; a fault of the bridge itself is logged as well.
+            if (LocalEndpoints.StatusOf(e) is null) logger.LogError(e, "A JSON lines predict failed");
             answer = Write(json =>
             {
                 if (id is not null) json.WriteString("id", id);

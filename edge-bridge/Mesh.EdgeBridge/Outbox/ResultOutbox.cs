@@ -212,7 +212,7 @@ public sealed class ResultOutbox : IAsyncDisposable
             var removed = Scalar(_writer, $"SELECT COUNT(*) FROM results WHERE seq <= {through}", transaction);
             Execute(_writer, $"DELETE FROM results WHERE seq <= {through}", transaction);
             foreach (var range in declared) Execute(_writer, $"DELETE FROM lost WHERE from_seq = {range.From} AND to_seq <= {range.To}", transaction);
-            SetMeta(transaction, "synced_through", through);
+            if (through > 0) SetMeta(transaction, "synced_through", through);
             transaction.Commit();
             Interlocked.Add(ref _depth, -removed);
         }

@@ -63,10 +63,10 @@ public sealed class ModelUpdater(
                     await UpdateAsync(name, version, sha, stopping);
                     Outcomes[name] = $"ok: version {version}";
                 }
-                catch (Exception e) when (e is ModelUpdateException or HttpRequestException or IOException or Mesh.Abstractions.Errors.MeshException or JsonException)
+                catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
-                    // Unreachable mesh: try again next tick. Anything about the version itself: refuse it.
-                    if (e is HttpRequestException { StatusCode: null } or IOException) continue;
+                    // Unreachable or slow mesh: try again next tick. Anything about the version itself: refuse it.
+                    if (e is HttpRequestException { StatusCode: null } or IOException or TaskCanceledException) continue;
                     _refused[$"{name}/{sha}"] = e.Message;
                     Outcomes[name] = $"failed: version {version}: {e.Message}";
                     logger.LogWarning("Update of model {Model} to version {Version} refused, the running version keeps serving: {Reason}", name, version, e.Message);
