@@ -1,0 +1,172 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Mesh.Abstractions.Errors;
+using Onnx;
+
+namespace Mesh.Optimization;
+
+/// <summary>How to quantize: per output channel scales (default; per-tensor scales lost too much on MiniLM, cosine 0.945) and nodes to leave in fp32.</summary>
+public sealed record Int8Options(bool PerChannel = true, IReadOnlyCollection<string>? Exclude = null);
+
+/// <summary>The rewritten model and what was done to it.</summary>
+public sealed record Int8Result(byte[] Model, int QuantizedNodes, long WeightsQuantized, string[] Skipped);
+
+/// <summary>A model the quantizer will not rewrite, and why; nothing was written.</summary>
+[GenerateSerializer]
+public sealed class UnsupportedGraphException(string reason)
+    : MeshInvalidArgumentException($"cannot quantize this model: {reason}");
+
+/// <summary>
+/// Dynamic int8 quantization over the ONNX protobuf (ONNX Runtime's C# API has none): every MatMul, and every Gemm
+/// (alpha = beta = 1, A not transposed), whose weights are a 2-D float initializer becomes
+/// DynamicQuantizeLinear(A) -> MatMulInteger(A_u8, W_s8) -> Cast -> Mul(scale_A * scale_W) [-> Add bias], the
+/// pattern ONNX Runtime fuses. Weights are quantized symmetrically (zero point 0) per output channel; activations
+/// are quantized per call, so a row's numbers can differ slightly with what it is batched with (MEASUREMENTS.md).
+/// </summary>
+public static class Int8Quantizer
+{
+    private const string Suffix = "_int8";
+    private static readonly HashSet<string> QuantizedOps =
+        ["MatMulInteger", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul", "ConvInteger", "QLinearConv"];
+
+    public static Int8Result QuantizeDynamic(byte[] onnx, Int8Options? options = null)
+    {
+        options ??= new Int8Options();
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(onnx);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new UnsupportedGraphException($"the file is not an ONNX model ({e.Message})");
+        }
+        var graph = model.Graph ?? throw new UnsupportedGraphException("the file has no graph");
+        if (graph.Node.FirstOrDefault(n => QuantizedOps.Contains(n.OpType)) is { } done)
+            throw new UnsupportedGraphException($"it is already quantized (node '{done.Name}' is {done.OpType})");
+        var opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
+        if (opset < 11)
+            throw new UnsupportedGraphException($"its opset is {opset}; DynamicQuantizeLinear needs 11 or later");
+
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var constants = graph.Node.Where(n => n.OpType == "Constant").SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
+        var exclude = options.Exclude?.ToHashSet(StringComparer.Ordinal) ?? [];
+        var skipped = new List<string>();
+        var rewritten = new List<NodeProto>(graph.Node.Count);
+        var quantized = 0;
+        long weights = 0;
+
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType is not ("MatMul" or "Gemm") || node.Input.Count < 2)
+            {
+                rewritten.Add(node);
+                continue;
+            }
+            var weightName = node.Input[1];
+            string? why = exclude.Contains(node.Name) ? "excluded"
+                : constants.Contains(weightName) ? $"its weights '{weightName}' come from a Constant node (fold them into initializers first)"
+                : !initializers.TryGetValue(weightName, out var w) ? "its second input is computed, not weights"
+                : w.DataType != (int)TensorProto.Types.DataType.Float || w.Dims.Count != 2 ? $"its weights '{weightName}' are not a 2-D float tensor"
+                : node.OpType == "Gemm" && !PlainGemm(node) ? "a Gemm with alpha, beta or transA other than the defaults"
+                : null;
+            if (why is not null)
+            {
+                skipped.Add($"{node.OpType} '{node.Name}': {why}");
+                rewritten.Add(node);
+                continue;
+            }
+            var tensor = initializers[weightName];
+            var transB = node.OpType == "Gemm" && Attribute(node, "transB") == 1;
+            rewritten.AddRange(Rewrite(node, tensor, transB, options.PerChannel, graph));
+            quantized++;
+            weights += tensor.Dims[0] * tensor.Dims[1];
+        }
+
+        if (quantized == 0)
+        {
+            throw new UnsupportedGraphException(skipped.Count == 0
+                ? "it has no MatMul or Gemm node, so there are no weights to quantize"
+                : "no MatMul or Gemm could be quantized: " + string.Join("; ", skipped));
+        }
+
+        graph.Node.Clear();
+        graph.Node.AddRange(rewritten);
+        // Float weights no node reads any more are dropped: that is where the size goes.
+        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        var unused = graph.Initializer.Where(t => !used.Contains(t.Name)).ToList();
+        foreach (var tensor in unused) graph.Initializer.Remove(tensor);
+        // Older models also list their initializers as graph inputs; a dropped one must not stay a required input.
+        var dropped = unused.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var input in graph.Input.Where(i => dropped.Contains(i.Name)).ToList()) graph.Input.Remove(input);
+        return new Int8Result(model.ToByteArray(), quantized, weights, skipped.ToArray());
+    }
+
+    private static bool PlainGemm(NodeProto node) =>
+        AttributeFloat(node, "alpha") is null or 1f && AttributeFloat(node, "beta") is null or 1f && Attribute(node, "transA") is null or 0;
+
+    private static IEnumerable<NodeProto> Rewrite(NodeProto node, TensorProto weights, bool transposed, bool perChannel, GraphProto graph)
+    {
+        var (rows, cols) = ((int)weights.Dims[0], (int)weights.Dims[1]);
+        var values = FloatsOf(weights);
+        // MatMul wants W as [K, N]; a Gemm with transB holds it as [N, K].
+        var (k, n) = transposed ? (cols, rows) : (rows, cols);
+        var w = new float[k * n];
+        for (var r = 0; r < k; r++)
+        for (var c = 0; c < n; c++)
+            w[r * n + c] = transposed ? values[c * cols + r] : values[r * cols + c];
+
+        var scales = new float[perChannel ? n : 1];
+        for (var c = 0; c < n; c++)
+        for (var r = 0; r < k; r++)
+        {
+            var slot = perChannel ? c : 0;
+            scales[slot] = Math.Max(scales[slot], Math.Abs(w[r * n + c]));
+        }
+        for (var i = 0; i < scales.Length; i++) scales[i] = scales[i] == 0 ? 1 : scales[i] / 127f;
+        var q = new sbyte[k * n];
+        for (var r = 0; r < k; r++)
+        for (var c = 0; c < n; c++)
+            q[r * n + c] = (sbyte)Math.Clamp(MathF.Round(w[r * n + c] / scales[perChannel ? c : 0]), -127, 127);
+
+        var prefix = (string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name) + Suffix;
+        var wq = Initializer(graph, prefix + "/w", TensorProto.Types.DataType.Int8, [k, n], MemoryMarshal.AsBytes(q.AsSpan()).ToArray());
+        var wScale = Initializer(graph, prefix + "/w_scale", TensorProto.Types.DataType.Float, perChannel ? [n] : [], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        var wZero = Initializer(graph, prefix + "/w_zero", TensorProto.Types.DataType.Int8, perChannel ? [n] : [], new byte[perChannel ? n : 1]);
+
+        var (aq, aScale, aZero) = (prefix + "/a", prefix + "/a_scale", prefix + "/a_zero");
+        yield return Node("DynamicQuantizeLinear", prefix + "/quantize", [node.Input[0]], [aq, aScale, aZero]);
+        yield return Node("MatMulInteger", prefix + "/matmul", [aq, wq, aZero, wZero], [prefix + "/int32"]);
+        var cast = Node("Cast", prefix + "/cast", [prefix + "/int32"], [prefix + "/float"]);
+        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
+        yield return cast;
+        yield return Node("Mul", prefix + "/scale", [aScale, wScale], [prefix + "/scale_out"]);
+        var hasBias = node.OpType == "Gemm" && node.Input.Count > 2 && !string.IsNullOrEmpty(node.Input[2]);
+        var scaled = hasBias ? prefix + "/scaled" : node.Output[0];
+        yield return Node("Mul", prefix + "/rescale", [prefix + "/float", prefix + "/scale_out"], [scaled]);
+        if (hasBias) yield return Node("Add", prefix + "/bias", [scaled, node.Input[2]], [node.Output[0]]);
+    }
+
+    private static string Initializer(GraphProto graph, string name, TensorProto.Types.DataType type, long[] dims, byte[] raw)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)type, RawData = ByteString.CopyFrom(raw) };
+        tensor.Dims.AddRange(dims);
+        graph.Initializer.Add(tensor);
+        return name;
+    }
+
+    private static NodeProto Node(string op, string name, string[] inputs, string[] outputs)
+    {
+        var node = new NodeProto { OpType = op, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        return node;
+    }
+
+    private static float[] FloatsOf(TensorProto tensor) =>
+        tensor.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray() : tensor.FloatData.ToArray();
+
+    private static long? Attribute(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I;
+
+    private static float? AttributeFloat(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.F;
+}
