@@ -62,6 +62,7 @@ public static class MeshCommands
         foreach (var lifecycle in LifecycleCommands.Build(Run)) root.Subcommands.Add(lifecycle);
         foreach (var events in EventCommands.Build(Run)) root.Subcommands.Add(events);
         foreach (var devices in DeviceCommands.Build(Run)) root.Subcommands.Add(devices);
+        root.Subcommands.Add(OptimizeCommand.Build(Run));
         root.Subcommands.Add(PredictCommand());
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());

@@ -1,0 +1,73 @@
+using Mesh.IntegrationTests.Infrastructure;
+
+namespace Mesh.IntegrationTests.Processes;
+
+/// <summary>`mesh optimize` against a silo process: int8 versions are deployed with lineage only when they pass the gate.</summary>
+[Trait("Category", "Process")]
+public class OptimizeProcessTests : IAsyncLifetime
+{
+    private readonly int _gateway = MeshProcess.FreePort();
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "mesh-tests", $"optimize-{Guid.NewGuid():N}");
+    private MeshProcess? _silo;
+
+    public async Task InitializeAsync()
+    {
+        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        {
+            ["Mesh__Silo__SiloPort"] = MeshProcess.FreePort().ToString(),
+            ["Mesh__Silo__GatewayPort"] = _gateway.ToString(),
+            ["Mesh__Gateway__HttpPort"] = MeshProcess.FreePort().ToString(),
+            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
+            ["Mesh__Storage__DataDirectory"] = Path.Combine(_root, "silo"),
+        });
+        await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_silo is not null) await _silo.DisposeAsync();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
+        MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{_gateway}"]);
+
+    [Fact]
+    public async Task An_int8_version_that_passes_the_gate_is_deployed_with_its_lineage_and_one_that_fails_is_not()
+    {
+        Directory.CreateDirectory(_root);
+        var file = Path.Combine(_root, "mlp.onnx");
+        File.Copy(TestModels.PathOf("mlp-small.onnx"), file);
+        await WaitForSampleAsync();
+
+        var passed = await Mesh("optimize", file, "--int8", "--min-top1", "1", "--min-cosine", "0.99", "--deploy", "mlp");
+        Assert.True(passed.ExitCode == 0, passed.Stderr);
+        Assert.Matches(@"size\s+340,453 -> \d{2},\d{3} bytes \((3\.[5-9]|[4-9]\.)\d*x smaller\)", passed.Stdout);
+        Assert.Contains("top-1 agreement 100.0 %", passed.Stdout);
+        Assert.Contains("model mlp version 2 registered from version 1 (int8-dynamic-per-channel", passed.Stdout);
+        Assert.True(File.Exists(Path.Combine(_root, "mlp.int8.onnx")));
+        var lineage = (await Mesh("lineage", "mlp")).Stdout;
+        Assert.Contains("int8-dynamic-per-channel", lineage);
+        var zeros = "input=1x64:" + string.Join(",", new float[64]);
+        var predicted = await Mesh("predict", "mlp", "--version", "2", "--input", zeros);
+        Assert.True(predicted.ExitCode == 0, predicted.Stderr);
+
+        var failed = await Mesh("optimize", file, "--int8", "--max-abs-diff", "0.0000001", "--deploy", "mlp");
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Contains("the optimized model fails the quality gate; not deployed: max absolute difference", failed.Stderr);
+        Assert.DoesNotContain("version 3", (await Mesh("model", "mlp")).Stdout);
+
+        var fraud = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--int8", "-o", Path.Combine(_root, "fraud.int8.onnx"));
+        Assert.Equal(1, fraud.ExitCode);
+        Assert.Equal("error: cannot quantize this model: it has no MatMul or Gemm node, so there are no weights to quantize", fraud.Stderr.Trim());
+    }
+
+    private async Task WaitForSampleAsync()
+    {
+        for (var i = 0; i < 50; i++)
+        {
+            if ((await Mesh("models")).Stdout.Contains("mlp")) return;
+            await Task.Delay(200);
+        }
+    }
+}
