@@ -17,7 +17,8 @@ public sealed class UnsupportedGraphException(string reason)
     : MeshInvalidArgumentException($"cannot quantize this model: {reason}");
 
 /// <summary>
-/// Dynamic int8 quantization over the ONNX protobuf (ONNX Runtime's C# API has none): every MatMul, and every Gemm
+/// Dynamic int8 quantization over the ONNX protobuf (ONNX Runtime's C# API has none). Embedding tables read by
+/// Gather become int8 rows with a scale per row. Every MatMul, and every Gemm
 /// (alpha = beta = 1, A not transposed), whose weights are a 2-D float initializer becomes
 /// DynamicQuantizeLinear(A) -> MatMulInteger(A_u8, W_s8) -> Cast -> Mul(scale_A * scale_W) [-> Add bias], the
 /// pattern ONNX Runtime fuses. Weights are quantized symmetrically (zero point 0) per output channel; activations
@@ -58,6 +59,16 @@ public static class Int8Quantizer
 
         foreach (var node in graph.Node)
         {
+            // An embedding table read by Gather: int8 rows with one scale per row (a token's vector keeps its shape).
+            if (node.OpType == "Gather" && !exclude.Contains(node.Name) && (Attribute(node, "axis") ?? 0) == 0
+                && initializers.TryGetValue(node.Input[0], out var table) && table.DataType == (int)TensorProto.Types.DataType.Float
+                && table.Dims.Count == 2 && table.Dims[0] * table.Dims[1] >= MinTableElements)
+            {
+                rewritten.AddRange(RewriteGather(node, table, graph));
+                quantized++;
+                weights += table.Dims[0] * table.Dims[1];
+                continue;
+            }
             if (node.OpType is not ("MatMul" or "Gemm") || node.Input.Count < 2)
             {
                 rewritten.Add(node);
@@ -100,6 +111,33 @@ public static class Int8Quantizer
         var dropped = unused.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var input in graph.Input.Where(i => dropped.Contains(i.Name)).ToList()) graph.Input.Remove(input);
         return new Int8Result(model.ToByteArray(), quantized, weights, skipped.ToArray());
+    }
+
+    // Small tables (position, token type) cost little in fp32; quantizing them gains nothing worth their error.
+    private const long MinTableElements = 4096;
+
+    private static IEnumerable<NodeProto> RewriteGather(NodeProto node, TensorProto table, GraphProto graph)
+    {
+        var (rows, width) = ((int)table.Dims[0], (int)table.Dims[1]);
+        var values = FloatsOf(table);
+        var scales = new float[rows];
+        var q = new sbyte[rows * width];
+        for (var r = 0; r < rows; r++)
+        {
+            var max = 0f;
+            for (var c = 0; c < width; c++) max = Math.Max(max, Math.Abs(values[r * width + c]));
+            scales[r] = max == 0 ? 1 : max / 127f;
+            for (var c = 0; c < width; c++) q[r * width + c] = (sbyte)Math.Clamp(MathF.Round(values[r * width + c] / scales[r]), -127, 127);
+        }
+        var prefix = (string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name) + Suffix;
+        var tableQ = Initializer(graph, prefix + "/table", TensorProto.Types.DataType.Int8, [rows, width], MemoryMarshal.AsBytes(q.AsSpan()).ToArray());
+        var rowScales = Initializer(graph, prefix + "/row_scale", TensorProto.Types.DataType.Float, [rows, 1], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        yield return Node("Gather", prefix + "/gather", [tableQ, node.Input[1]], [prefix + "/rows"]);
+        var cast = Node("Cast", prefix + "/cast", [prefix + "/rows"], [prefix + "/rows_float"]);
+        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
+        yield return cast;
+        yield return Node("Gather", prefix + "/gather_scale", [rowScales, node.Input[1]], [prefix + "/scales"]);
+        yield return Node("Mul", prefix + "/rescale", [prefix + "/rows_float", prefix + "/scales"], [node.Output[0]]);
     }
 
     private static bool PlainGemm(NodeProto node) =>
