@@ -8,6 +8,11 @@ if (args is ["plain-server", var port, var model])
 }
 
 // One section alone, printed and not written to the report: dotnet run -c Release --project tests/Mesh.Benchmarks -- edge [RESULTS]
+if (args is ["optimize"])
+{
+    OptimizationBenchmark.Run(Suite.MiniLm(), TimeSpan.FromSeconds(1));
+    return 0;
+}
 if (args is ["edge", ..])
 {
     await EdgeBenchmark.RunAsync(TimeSpan.FromSeconds(3), args.Length > 1 ? int.Parse(args[1]) : 1_000_000);

