@@ -76,10 +76,12 @@ internal static class DeviceCommands
         var id = new Argument<string>("ID") { Description = "Device id (the rule of model names)" };
         var home = new Option<string>("--home") { Description = "The device's home region (where its data stays)", Required = true };
         var models = new Option<string[]>("--model") { Description = "A model the device runs (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var register = new Command("register", "Register a device; the first registration prints its sync token, shown once") { id, home, models };
+        var profile = new Option<string?>("--profile") { Description = "Edge profile, e.g. cpu-int8: assignments pick a variant made with that optimization" };
+        var register = new Command("register", "Register a device; the first registration prints its sync token, shown once") { id, home, models, profile };
         register.SetAction((parse, _) => run(parse, async mesh =>
         {
-            var device = await mesh.RegisterDeviceAsync(parse.GetValue(id)!, new DeviceRegistration(parse.GetValue(home)!, parse.GetValue(models) ?? []));
+            var labels = parse.GetValue(profile) is { } p ? new Dictionary<string, string> { [DesiredKeys.ProfileLabel] = p } : null;
+            var device = await mesh.RegisterDeviceAsync(parse.GetValue(id)!, new DeviceRegistration(parse.GetValue(home)!, parse.GetValue(models) ?? [], labels));
             Console.WriteLine($"device {device.Id} registered, home region {device.HomeRegion}");
             if (device.Token is { } token) Console.WriteLine($"sync token (shown once; give it to the bridge as Mesh:Edge:Token): {token}");
             return ExitCodes.Ok;
@@ -96,13 +98,9 @@ internal static class DeviceCommands
         assign.SetAction((parse, _) => run(parse, async mesh =>
         {
             var (device, name, number) = (parse.GetValue(id)!, parse.GetValue(model)!, parse.GetValue(version));
-            var chosen = await mesh.GetVersionAsync(name, number);
-            await mesh.SetDeviceDesiredAsync(device, new Dictionary<string, string?>
-            {
-                [DesiredKeys.Version(name)] = number.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                [DesiredKeys.Sha256(name)] = chosen.ArtifactSha256,
-            });
-            Console.WriteLine($"device {device}: {name} version {number} desired (sha256 {chosen.ArtifactSha256})");
+            var chosen = await mesh.AssignDeviceModelAsync(device, name, number);
+            var variant = chosen.Version == number ? "" : $" (for its profile: version {chosen.Version}, {chosen.Lineage?.Optimization} of version {number})";
+            Console.WriteLine($"device {device}: {name} version {chosen.Version} desired{variant} (sha256 {chosen.ArtifactSha256})");
             return ExitCodes.Ok;
         }));
         var properties = new Argument<string[]>("KEY=VALUE") { Description = "Desired properties (KEY= removes one)", Arity = ArgumentArity.OneOrMore };

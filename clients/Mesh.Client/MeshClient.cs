@@ -99,6 +99,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>Reports properties of a device's twin, as the device does (null removes one).</summary>
     public Task<DeviceInfo> ReportDeviceAsync(string device, Dictionary<string, string?> properties) => Device(device).ReportAsync(properties);
 
+    /// <summary>Sets the version of a model the device should run (its profile may pick an optimized variant of it); returns the version chosen.</summary>
+    public Task<ModelVersionInfo> AssignDeviceModelAsync(string device, string model, int version) => Device(device).AssignAsync(model, version);
+
     /// <summary>Issues the device a new sync token (the previous one stops working).</summary>
     public Task<string> IssueDeviceTokenAsync(string device) => Device(device).IssueTokenAsync();
 

@@ -11,6 +11,12 @@ public static class DesiredKeys
     public static string Sha256(string model) => $"model.{model}.sha256";
     public static string Update(string model) => $"model.{model}.update";
 
+    /// <summary>
+    /// The device label naming its profile: "cpu-int8" makes assignments pick a version derived with an int8
+    /// optimization when one exists; "cpu-fp32" (or none) takes the version as named.
+    /// </summary>
+    public const string ProfileLabel = "profile";
+
     /// <summary>Results per sync (1 to 2048); set in the twin, it overrides the bridge's own setting.</summary>
     public const string SyncBatchSize = "sync.batch_size";
 

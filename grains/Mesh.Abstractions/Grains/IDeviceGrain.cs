@@ -22,6 +22,13 @@ public interface IDeviceGrain : IGrainWithStringKey
     /// <summary>Merges desired properties into the twin (a null value removes the key).</summary>
     Task<DeviceInfo> SetDesiredAsync(Dictionary<string, string?> properties);
 
+    /// <summary>
+    /// Sets which version of <paramref name="model"/> the device should run: <paramref name="version"/>, or, when
+    /// the device's profile (label "profile", e.g. cpu-int8) names an optimization, the newest version derived
+    /// from it with that optimization. Returns the version chosen.
+    /// </summary>
+    Task<ModelVersionInfo> AssignAsync(string model, int version);
+
     /// <summary>Merges reported properties into the twin (a null value removes the key).</summary>
     Task<DeviceInfo> ReportAsync(Dictionary<string, string?> properties);
 

@@ -165,6 +165,30 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     public Task<DeviceInfo> GetAsync() => Task.FromResult(Info());
 
+    public async Task<ModelVersionInfo> AssignAsync(string model, int version)
+    {
+        var device = Info();
+        if (!device.Models.Contains(model, StringComparer.Ordinal))
+            throw new InvalidDeviceChangeException(Id, $"model '{model}' is not assigned to it (assigned: {(device.Models.Length == 0 ? "none" : string.Join(", ", device.Models))})");
+        var info = await GrainFactory.GetGrain<IModelGrain>(model).GetAsync();
+        var named = info.Versions.FirstOrDefault(v => v.Version == version)
+                    ?? throw new ModelVersionNotFoundException(model, version, info.Versions.Select(v => v.Version).ToArray());
+        var chosen = named;
+        // A profile like "cpu-int8" asks for the variant made from the named version with that kind of optimization.
+        if (device.Labels.TryGetValue(DesiredKeys.ProfileLabel, out var profile) && profile.Split('-', 2) is [_, var kind] && kind != "fp32")
+        {
+            chosen = info.Versions
+                .Where(v => !v.Retired && v.Lineage?.ParentVersion == version && v.Lineage.Optimization?.StartsWith(kind, StringComparison.Ordinal) == true)
+                .MaxBy(v => v.Version) ?? named;
+        }
+        await SetDesiredAsync(new Dictionary<string, string?>
+        {
+            [DesiredKeys.Version(model)] = chosen.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [DesiredKeys.Sha256(model)] = chosen.ArtifactSha256,
+        });
+        return chosen;
+    }
+
     public async Task<DeviceInfo> SetDesiredAsync(Dictionary<string, string?> properties)
     {
         Info();

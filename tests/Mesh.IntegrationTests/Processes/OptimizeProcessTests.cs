@@ -52,6 +52,16 @@ public class OptimizeProcessTests : IAsyncLifetime
         var predicted = await Mesh("predict", "mlp", "--version", "2", "--input", zeros);
         Assert.True(predicted.ExitCode == 0, predicted.Stderr);
 
+        // Edge profiles: a cpu-int8 device assigned version 1 is given its int8 variant; a device without a profile, version 1.
+        Assert.Equal(0, (await Mesh("devices", "register", "small-cam", "--home", "local", "--model", "mlp", "--profile", "cpu-int8")).ExitCode);
+        Assert.Equal(0, (await Mesh("devices", "register", "big-cam", "--home", "local", "--model", "mlp")).ExitCode);
+        var small = await Mesh("devices", "assign", "small-cam", "mlp", "1");
+        Assert.True(small.ExitCode == 0, small.Stderr);
+        Assert.Contains("device small-cam: mlp version 2 desired (for its profile: version 2, int8-dynamic-per-channel of version 1)", small.Stdout);
+        Assert.Contains("model.mlp.version = 2", (await Mesh("device", "small-cam")).Stdout);
+        Assert.Contains("device big-cam: mlp version 1 desired (sha256", (await Mesh("devices", "assign", "big-cam", "mlp", "1")).Stdout);
+        Assert.Contains("model.mlp.version = 1", (await Mesh("device", "big-cam")).Stdout);
+
         var failed = await Mesh("optimize", file, "--int8", "--max-abs-diff", "0.0000001", "--deploy", "mlp");
         Assert.Equal(1, failed.ExitCode);
         Assert.Contains("the optimized model fails the quality gate; not deployed: max absolute difference", failed.Stderr);
