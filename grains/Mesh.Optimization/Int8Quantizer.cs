@@ -133,9 +133,7 @@ public static class Int8Quantizer
         var tableQ = Initializer(graph, prefix + "/table", TensorProto.Types.DataType.Int8, [rows, width], MemoryMarshal.AsBytes(q.AsSpan()).ToArray());
         var rowScales = Initializer(graph, prefix + "/row_scale", TensorProto.Types.DataType.Float, [rows, 1], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
         yield return Node("Gather", prefix + "/gather", [tableQ, node.Input[1]], [prefix + "/rows"]);
-        var cast = Node("Cast", prefix + "/cast", [prefix + "/rows"], [prefix + "/rows_float"]);
-        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
-        yield return cast;
+        yield return CastToFloat(prefix + "/cast", prefix + "/rows", prefix + "/rows_float");
         yield return Node("Gather", prefix + "/gather_scale", [rowScales, node.Input[1]], [prefix + "/scales"]);
         yield return Node("Mul", prefix + "/rescale", [prefix + "/rows_float", prefix + "/scales"], [node.Output[0]]);
     }
@@ -175,9 +173,7 @@ public static class Int8Quantizer
         var (aq, aScale, aZero) = (prefix + "/a", prefix + "/a_scale", prefix + "/a_zero");
         yield return Node("DynamicQuantizeLinear", prefix + "/quantize", [node.Input[0]], [aq, aScale, aZero]);
         yield return Node("MatMulInteger", prefix + "/matmul", [aq, wq, aZero, wZero], [prefix + "/int32"]);
-        var cast = Node("Cast", prefix + "/cast", [prefix + "/int32"], [prefix + "/float"]);
-        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
-        yield return cast;
+        yield return CastToFloat(prefix + "/cast", prefix + "/int32", prefix + "/float");
         yield return Node("Mul", prefix + "/scale", [aScale, wScale], [prefix + "/scale_out"]);
         var hasBias = node.OpType == "Gemm" && node.Input.Count > 2 && !string.IsNullOrEmpty(node.Input[2]);
         var scaled = hasBias ? prefix + "/scaled" : node.Output[0];
@@ -199,6 +195,13 @@ public static class Int8Quantizer
         node.Input.AddRange(inputs);
         node.Output.AddRange(outputs);
         return node;
+    }
+
+    private static NodeProto CastToFloat(string name, string input, string output)
+    {
+        var cast = Node("Cast", name, [input], [output]);
+        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
+        return cast;
     }
 
     private static float[] FloatsOf(TensorProto tensor) =>

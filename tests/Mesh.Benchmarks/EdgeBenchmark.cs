@@ -7,7 +7,6 @@ using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.EdgeBridge.Configuration;
 using Mesh.EdgeBridge.Outbox;
-using Mesh.Inference.Sessions;
 using Mesh.SampleModels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -107,19 +106,8 @@ public static class EdgeBenchmark
             })));
             loadRate = served / loadClock.Elapsed.TotalSeconds;
             loadedMiB = bridge.ResidentMiB();
-
-            using var session = OnnxModelSession.LoadFile("mlp", modelFile, new OnnxSessionSettings());
-            var input = new[] { NamedTensor.Create(MlpModel.InputName, [1, 64], MlpModel.SampleInput(1)) };
-            var raw = new List<double>();
-            for (var i = 0; i < 200; i++) session.Run(1, input);
-            var rawClock = Stopwatch.StartNew();
-            while (rawClock.Elapsed < level)
-            {
-                var one = Stopwatch.StartNew();
-                session.Run(1, input);
-                raw.Add(one.Elapsed.TotalMicroseconds);
-            }
-            rawP50 = Percentile(raw, 0.5);
+            rawP50 = RawOnnxRuntime.Measure(await File.ReadAllBytesAsync(modelFile),
+                rows => [NamedTensor.Create(MlpModel.InputName, [rows, 64], MlpModel.SampleInput(rows))], 1, level).P50Ms * 1000;
         }
 
         // The same lone caller with Durability=Normal (no fsync per commit; a power cut may lose the last results).

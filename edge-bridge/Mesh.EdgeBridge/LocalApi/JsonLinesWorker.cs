@@ -84,16 +84,5 @@ public sealed class JsonLinesWorker(EdgePredictor predictor, ILogger<JsonLinesWo
         }
     }
 
-    private static byte[] Write(Action<Utf8JsonWriter> body)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            body(json);
-            json.WriteEndObject();
-        }
-        buffer.WriteByte((byte)'\n');
-        return buffer.ToArray();
-    }
+    private static byte[] Write(Action<Utf8JsonWriter> body) => [.. DeviceSyncJson.Object(body), (byte)'\n'];
 }

@@ -176,10 +176,7 @@ public sealed class ModelUpdater(
         var body = await response.Content.ReadAsByteArrayAsync(cancellation);
         if (!response.IsSuccessStatusCode)
             throw new ModelUpdateException($"the mesh gave no validation case ({(int)response.StatusCode}): {System.Text.Encoding.UTF8.GetString(body)}");
-        using var document = JsonDocument.Parse(body);
-        var offset = 0;
-        var inputs = document.RootElement.GetProperty("inputs").EnumerateArray().Select((t, i) => InferenceJson.ReadTensor(t, $"inputs[{i}]", ReadOnlyMemory<byte>.Empty, ref offset)).ToArray();
-        var expected = document.RootElement.GetProperty("outputs").EnumerateArray().Select((t, i) => InferenceJson.ReadTensor(t, $"outputs[{i}]", ReadOnlyMemory<byte>.Empty, ref offset)).ToArray();
+        var (inputs, expected) = DeviceSyncJson.ReadValidationCase(body);
         NamedTensor[] actual;
         try
         {

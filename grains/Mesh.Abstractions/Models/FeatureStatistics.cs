@@ -87,20 +87,29 @@ public sealed class FeatureStatisticsBuilder
             if (input.ElementType is not (TensorElementType.Float32 or TensorElementType.Float64) || input.Shape.Length == 0) continue;
             var width = (int)Math.Max(1, input.Shape.Skip(1).Aggregate(1L, (a, d) => a * d));
             var tracked = Math.Min(width, MaxFeaturesPerInput);
-            var total = (int)input.ElementCount;
-            for (var at = 0; at < total; at++)
+            // On the bridge's predict path: read in place, no copy.
+            if (input.ElementType == TensorElementType.Float32)
             {
-                var feature = at % width;
-                if (feature >= tracked) continue;
-                var value = input.ElementType == TensorElementType.Float32 ? input.AsSpan<float>()[at] : input.AsSpan<double>()[at];
-                if (!_features.TryGetValue((input.Name, feature), out var acc)) _features[(input.Name, feature)] = acc = new Accumulator();
-                acc.Count++;
-                var delta = value - acc.Mean;
-                acc.Mean += delta / acc.Count;
-                acc.M2 += delta * (value - acc.Mean);
-                acc.Bins[DriftBins.Of(value)]++;
+                var values = input.AsSpan<float>();
+                for (var at = 0; at < values.Length; at++) Observe(input.Name, at % width, tracked, values[at]);
+            }
+            else
+            {
+                var values = input.AsSpan<double>();
+                for (var at = 0; at < values.Length; at++) Observe(input.Name, at % width, tracked, values[at]);
             }
         }
+    }
+
+    private void Observe(string input, int feature, int tracked, double value)
+    {
+        if (feature >= tracked) return;
+        if (!_features.TryGetValue((input, feature), out var acc)) _features[(input, feature)] = acc = new Accumulator();
+        acc.Count++;
+        var delta = value - acc.Mean;
+        acc.Mean += delta / acc.Count;
+        acc.M2 += delta * (value - acc.Mean);
+        acc.Bins[DriftBins.Of(value)]++;
     }
 
     public bool IsEmpty => _features.Count == 0;

@@ -14,78 +14,84 @@ namespace Mesh.Abstractions.Protocol;
 /// </summary>
 public static class DeviceSyncJson
 {
-    public static byte[] WriteBatch(DeviceSyncBatch batch)
+    /// <summary>One JSON object, as bytes, written by <paramref name="body"/> (which writes the members).</summary>
+    public static byte[] Object(Action<Utf8JsonWriter> body)
     {
         using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
-            json.WriteStartArray("results");
-            foreach (var r in batch.Results)
-            {
-                json.WriteStartObject();
-                json.WriteNumber("seq", r.Sequence);
-                json.WriteString("model", r.Model);
-                json.WriteNumber("version", r.Version);
-                json.WriteString("at", r.At);
-                json.WriteString("origin", r.Origin);
-                if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
-                json.WriteStartArray("outputs");
-                foreach (var output in r.Outputs) InferenceJson.WriteTensor(json, output);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-            json.WriteEndArray();
-            if (batch.Lost is { Length: > 0 } lost)
-            {
-                json.WriteStartArray("lost");
-                foreach (var l in lost)
-                {
-                    json.WriteStartObject();
-                    json.WriteNumber("from", l.From);
-                    json.WriteNumber("to", l.To);
-                    json.WriteString("reason", l.Reason);
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-            }
-            if (batch.Drift is { Length: > 0 } drift)
-            {
-                json.WriteStartArray("drift");
-                foreach (var sample in drift)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("model", sample.Model);
-                    json.WriteString("epoch", sample.Epoch);
-                    json.WriteStartArray("features");
-                    foreach (var f in sample.Features)
-                    {
-                        json.WriteStartObject();
-                        json.WriteString("input", f.Input);
-                        json.WriteNumber("feature", f.Feature);
-                        json.WriteNumber("count", f.Count);
-                        json.WriteNumber("mean", f.Mean);
-                        json.WriteNumber("m2", f.M2);
-                        json.WriteStartArray("bins");
-                        foreach (var b in f.Bins) json.WriteNumberValue(b);
-                        json.WriteEndArray();
-                        json.WriteEndObject();
-                    }
-                    json.WriteEndArray();
-                    json.WriteEndObject();
-                }
-                json.WriteEndArray();
-            }
-            if (batch.Reported is { Count: > 0 } reported)
-            {
-                json.WriteStartObject("reported");
-                foreach (var (key, value) in reported) json.WriteString(key, value);
-                json.WriteEndObject();
-            }
+            body(json);
             json.WriteEndObject();
         }
         return buffer.ToArray();
     }
+
+    public static byte[] WriteBatch(DeviceSyncBatch batch) => Object(json =>
+    {
+        json.WriteStartArray("results");
+        foreach (var r in batch.Results)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("seq", r.Sequence);
+            json.WriteString("model", r.Model);
+            json.WriteNumber("version", r.Version);
+            json.WriteString("at", r.At);
+            json.WriteString("origin", r.Origin);
+            if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
+            json.WriteStartArray("outputs");
+            foreach (var output in r.Outputs) InferenceJson.WriteTensor(json, output);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        if (batch.Lost is { Length: > 0 } lost)
+        {
+            json.WriteStartArray("lost");
+            foreach (var l in lost)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("from", l.From);
+                json.WriteNumber("to", l.To);
+                json.WriteString("reason", l.Reason);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+        if (batch.Drift is { Length: > 0 } drift)
+        {
+            json.WriteStartArray("drift");
+            foreach (var sample in drift)
+            {
+                json.WriteStartObject();
+                json.WriteString("model", sample.Model);
+                json.WriteString("epoch", sample.Epoch);
+                json.WriteStartArray("features");
+                foreach (var f in sample.Features)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("input", f.Input);
+                    json.WriteNumber("feature", f.Feature);
+                    json.WriteNumber("count", f.Count);
+                    json.WriteNumber("mean", f.Mean);
+                    json.WriteNumber("m2", f.M2);
+                    json.WriteStartArray("bins");
+                    foreach (var b in f.Bins) json.WriteNumberValue(b);
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+        if (batch.Reported is { Count: > 0 } reported)
+        {
+            json.WriteStartObject("reported");
+            foreach (var (key, value) in reported) json.WriteString(key, value);
+            json.WriteEndObject();
+        }
+    });
 
     /// <summary>Reads a batch; anything malformed is an <see cref="InvalidRequestException"/> naming the field.</summary>
     public static DeviceSyncBatch ReadBatch(ReadOnlyMemory<byte> body)
@@ -179,22 +185,39 @@ public static class DeviceSyncJson
         }
     }
 
-    public static byte[] WriteAck(DeviceSyncAck ack)
+    public static byte[] WriteAck(DeviceSyncAck ack) => Object(json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteNumber("applied_through", ack.AppliedThrough);
-            json.WriteNumber("applied", ack.Applied);
-            json.WriteNumber("duplicates", ack.Duplicates);
-            json.WriteNumber("missing", ack.MissingCount);
-            json.WriteStartObject("desired");
-            foreach (var (key, value) in ack.Desired) json.WriteString(key, value);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        }
-        return buffer.ToArray();
+        json.WriteNumber("applied_through", ack.AppliedThrough);
+        json.WriteNumber("applied", ack.Applied);
+        json.WriteNumber("duplicates", ack.Duplicates);
+        json.WriteNumber("missing", ack.MissingCount);
+        json.WriteStartObject("desired");
+        foreach (var (key, value) in ack.Desired) json.WriteString(key, value);
+        json.WriteEndObject();
+    });
+
+    /// <summary>
+    /// The check a device runs before swapping in a version (<c>GET .../validation</c>): inputs and the outputs the
+    /// mesh's ONNX Runtime gave for them, as Open Inference Protocol tensors.
+    /// </summary>
+    public static byte[] WriteValidationCase(IEnumerable<NamedTensor> inputs, IEnumerable<NamedTensor> outputs) => Object(json =>
+    {
+        json.WriteStartArray("inputs");
+        foreach (var input in inputs) InferenceJson.WriteTensor(json, input);
+        json.WriteEndArray();
+        json.WriteStartArray("outputs");
+        foreach (var output in outputs) InferenceJson.WriteTensor(json, output);
+        json.WriteEndArray();
+    });
+
+    public static (NamedTensor[] Inputs, NamedTensor[] Outputs) ReadValidationCase(ReadOnlyMemory<byte> body)
+    {
+        using var document = JsonDocument.Parse(body);
+        var offset = 0;
+        NamedTensor[] Tensors(string name) => document.RootElement.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
+            ? array.EnumerateArray().Select((t, i) => InferenceJson.ReadTensor(t, $"{name}[{i}]", ReadOnlyMemory<byte>.Empty, ref offset)).ToArray()
+            : throw new InvalidRequestException(name, "must be an array of tensors");
+        return (Tensors("inputs"), Tensors("outputs"));
     }
 
     public static DeviceSyncAck ReadAck(ReadOnlySpan<byte> body)

@@ -58,19 +58,7 @@ public static class DeviceEndpoints
         var chosen = await AssignedVersionAsync(http, device, model, version, mesh);
         var inputs = Mesh.Inference.Validation.ValidationInput.For(chosen.Signature);
         var response = await mesh.PredictAsync(new Mesh.Abstractions.Inference.PredictRequest(model, inputs, version));
-        using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("inputs");
-            foreach (var input in inputs) InferenceJson.WriteTensor(json, input);
-            json.WriteEndArray();
-            json.WriteStartArray("outputs");
-            foreach (var output in response.Outputs) InferenceJson.WriteTensor(json, output);
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-        return Results.Bytes(buffer.ToArray(), "application/json");
+        return Results.Bytes(DeviceSyncJson.WriteValidationCase(inputs, response.Outputs), "application/json");
     }
 
     private static async Task<Mesh.Abstractions.Models.ModelVersionInfo> AssignedVersionAsync(HttpContext http, string device, string model, int version, MeshClient mesh)

@@ -29,11 +29,6 @@ public sealed class TcpLink : IAsyncDisposable
     /// <summary>The port to give the caller instead of the target's.</summary>
     public int Port { get; }
 
-    /// <summary>Connections carried since the link was made.</summary>
-    public int Connections { get; private set; }
-
-    public bool IsCut => _cut;
-
     /// <summary>Added to every chunk carried, each way: a far-away region.</summary>
     public TimeSpan Delay { get; set; }
 
@@ -84,7 +79,6 @@ public sealed class TcpLink : IAsyncDisposable
             outbound.Dispose();
             return;
         }
-        Connections++;
         Track(inbound);
         Track(outbound);
         using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
