@@ -32,7 +32,7 @@ public sealed record OptimizationReport(
         var settings = new OnnxSessionSettings();
         using var before = OnnxModelSession.Load("original", original, settings);
         using var after = OnnxModelSession.Load("optimized", optimized, settings);
-        var rows = validation ?? ValidationInput.For(before.Signature, 64);
+        var rows = validation ?? Generate(before.Signature, 64);
         var rowCount = (int)rows[0].Shape[0];
         var expected = before.Run(0, rows);
         var actual = after.Run(0, rows);
@@ -67,8 +67,8 @@ public sealed record OptimizationReport(
         }
         double? top1 = agree is int a ? a / (double)rowCount : null;
 
-        var one = batchOf?.Invoke(1) ?? ValidationInput.For(before.Signature, 1);
-        var thirtyTwo = batchOf?.Invoke(32) ?? ValidationInput.For(before.Signature, 32);
+        var one = batchOf?.Invoke(1) ?? Generate(before.Signature, 1);
+        var thirtyTwo = batchOf?.Invoke(32) ?? Generate(before.Signature, 32);
         var (b1Before, b1After) = (TimeMs(before, one, timing), TimeMs(after, one, timing));
         var (b32Before, b32After) = (32_000 / TimeMs(before, thirtyTwo, timing), 32_000 / TimeMs(after, thirtyTwo, timing));
 
@@ -79,6 +79,30 @@ public sealed record OptimizationReport(
         return new OptimizationReport(original.Length, optimized.Length, original.Length / (double)optimized.Length,
             b1Before, b1After, b1Before / b1After, b32Before, b32After, b32After / b32Before,
             rowCount, maxDiff, minCosine, top1, failures.ToArray());
+    }
+
+    /// <summary>Rows that fit the signature (seeded, so two runs compare the same inputs).</summary>
+    public static NamedTensor[] Generate(ModelSignature signature, int rows)
+    {
+        var one = ValidationInput.For(signature);
+        return one.Select((t, i) =>
+        {
+            var shape = t.Shape.ToArray();
+            shape[0] = rows;
+            if (t.Strings is { } s) return NamedTensor.FromStrings(t.Name, shape, Enumerable.Repeat(s, rows).SelectMany(x => x).ToArray());
+            var copy = new byte[t.Data.Length * rows];
+            var random = new Random(i + 1);
+            for (var r = 0; r < rows; r++)
+            {
+                if (t.ElementType == TensorElementType.Float32)
+                {
+                    var floats = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(copy.AsSpan(r * t.Data.Length, t.Data.Length));
+                    for (var f = 0; f < floats.Length; f++) floats[f] = (float)(random.NextDouble() * 2 - 1);
+                }
+                else t.Data.CopyTo(copy, r * t.Data.Length);
+            }
+            return new NamedTensor(t.Name, t.ElementType, shape, copy);
+        }).ToArray();
     }
 
     private static float Max(ReadOnlySpan<float> values)
