@@ -1,15 +1,26 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Mesh.Abstractions.Errors;
+using Mesh.Inference.Sessions;
 using Onnx;
 
 namespace Mesh.Optimization;
 
-/// <summary>How to quantize: per output channel scales (default; per-tensor scales lost too much on MiniLM, cosine 0.945) and nodes to leave in fp32.</summary>
-public sealed record Int8Options(bool PerChannel = true, IReadOnlyCollection<string>? Exclude = null);
+/// <summary>
+/// Dynamic: weights and activations in int8 (MatMulInteger), smaller and faster. Weight-only: int8 weights that
+/// DequantizeLinear turns back into fp32 when the session loads, smaller on disk and over the air, fp32 speed.
+/// </summary>
+public enum Int8Mode { Dynamic, WeightOnly }
 
-/// <summary>The rewritten model and what was done to it.</summary>
-public sealed record Int8Result(byte[] Model, int QuantizedNodes, long WeightsQuantized, string[] Skipped);
+/// <summary>How to quantize: per output channel scales (default; per-tensor scales lost too much on MiniLM, cosine 0.945) and nodes to leave in fp32.</summary>
+public sealed record Int8Options(bool PerChannel = true, IReadOnlyCollection<string>? Exclude = null, Int8Mode Mode = Int8Mode.Dynamic)
+{
+    /// <summary>The optimization's name in lineage and in the file's metadata, e.g. int8-dynamic-per-channel.</summary>
+    public string Name => $"int8-{(Mode == Int8Mode.Dynamic ? "dynamic" : "weight-only")}-{(PerChannel ? "per-channel" : "per-tensor")}";
+}
+
+/// <summary>The rewritten model and what was done to it; <paramref name="QuantizedNodeNames"/> are the original graph's node names.</summary>
+public sealed record Int8Result(byte[] Model, int QuantizedNodes, long WeightsQuantized, string[] Skipped, string[] QuantizedNodeNames);
 
 /// <summary>A model the quantizer will not rewrite, and why; nothing was written.</summary>
 [GenerateSerializer]
@@ -17,20 +28,27 @@ public sealed class UnsupportedGraphException(string reason)
     : MeshInvalidArgumentException($"cannot quantize this model: {reason}");
 
 /// <summary>
-/// Dynamic int8 quantization over the ONNX protobuf (ONNX Runtime's C# API has none). Embedding tables read by
-/// Gather become int8 rows with a scale per row. Every MatMul, and every Gemm
-/// (alpha = beta = 1, A not transposed), whose weights are a 2-D float initializer becomes
-/// DynamicQuantizeLinear(A) -> MatMulInteger(A_u8, W_s8) -> Cast -> Mul(scale_A * scale_W) [-> Add bias], the
-/// pattern ONNX Runtime fuses. Weights are quantized symmetrically (zero point 0) per output channel; activations
-/// are quantized per call, so a row's numbers can differ slightly with what it is batched with (MEASUREMENTS.md).
+/// Int8 quantization over the ONNX protobuf (ONNX Runtime's C# API has none). Embedding tables read by
+/// Gather become int8 rows with a scale per row. Weights are quantized symmetrically (zero point 0) per output
+/// channel or per tensor.
+/// Dynamic: every MatMul, and every Gemm (alpha = beta = 1, A not transposed), whose weights are a 2-D float
+/// initializer becomes DynamicQuantizeLinear(A) -> MatMulInteger(A_u8, W_s8) -> Cast -> Mul(scale_A * scale_W)
+/// [-> Add bias], the pattern ONNX Runtime fuses. Activations are quantized per call, so a row's numbers can differ
+/// slightly with what it is batched with (MEASUREMENTS.md).
+/// Weight-only: the node keeps its fp32 arithmetic and reads DequantizeLinear(W_s8, scale); the file says so in its
+/// metadata (<see cref="OptimizationMetadataKey"/>) so that Mesh sessions fold the weights back at load (see
+/// OnnxModelSession), without which ONNX Runtime runs DequantizeLinear on every call, 5-10x slower.
 /// </summary>
 public static class Int8Quantizer
 {
+    /// <summary>The model metadata entry naming the optimization a file went through.</summary>
+    public const string OptimizationMetadataKey = OnnxModelSession.OptimizationMetadataKey;
+
     private const string Suffix = "_int8";
     private static readonly HashSet<string> QuantizedOps =
         ["MatMulInteger", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul", "ConvInteger", "QLinearConv"];
 
-    public static Int8Result QuantizeDynamic(byte[] onnx, Int8Options? options = null)
+    public static Int8Result Quantize(byte[] onnx, Int8Options? options = null)
     {
         options ??= new Int8Options();
         ModelProto model;
@@ -48,13 +66,16 @@ public static class Int8Quantizer
         var opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         if (opset < 11)
             throw new UnsupportedGraphException($"its opset is {opset}; DynamicQuantizeLinear needs 11 or later");
+        // DequantizeLinear's axis (one scale per channel) came in opset 13.
+        if (options is { Mode: Int8Mode.WeightOnly, PerChannel: true } && opset < 13)
+            throw new UnsupportedGraphException($"its opset is {opset}; per-channel DequantizeLinear needs 13 or later (use per-tensor scales or dynamic mode)");
 
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var constants = graph.Node.Where(n => n.OpType == "Constant").SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
         var exclude = options.Exclude?.ToHashSet(StringComparer.Ordinal) ?? [];
         var skipped = new List<string>();
         var rewritten = new List<NodeProto>(graph.Node.Count);
-        var quantized = 0;
+        var quantizedNames = new List<string>();
         long weights = 0;
 
         foreach (var node in graph.Node)
@@ -65,7 +86,7 @@ public static class Int8Quantizer
                 && table.Dims.Count == 2 && table.Dims[0] * table.Dims[1] >= MinTableElements)
             {
                 rewritten.AddRange(RewriteGather(node, table, graph));
-                quantized++;
+                quantizedNames.Add(node.Name);
                 weights += table.Dims[0] * table.Dims[1];
                 continue;
             }
@@ -79,7 +100,7 @@ public static class Int8Quantizer
                 : constants.Contains(weightName) ? $"its weights '{weightName}' come from a Constant node (fold them into initializers first)"
                 : !initializers.TryGetValue(weightName, out var w) ? "its second input is computed, not weights"
                 : w.DataType != (int)TensorProto.Types.DataType.Float || w.Dims.Count != 2 ? $"its weights '{weightName}' are not a 2-D float tensor"
-                : node.OpType == "Gemm" && !PlainGemm(node) ? "a Gemm with alpha, beta or transA other than the defaults"
+                : node.OpType == "Gemm" && options.Mode == Int8Mode.Dynamic && !PlainGemm(node) ? "a Gemm with alpha, beta or transA other than the defaults"
                 : null;
             if (why is not null)
             {
@@ -89,12 +110,14 @@ public static class Int8Quantizer
             }
             var tensor = initializers[weightName];
             var transB = node.OpType == "Gemm" && Attribute(node, "transB") == 1;
-            rewritten.AddRange(Rewrite(node, tensor, transB, options.PerChannel, graph));
-            quantized++;
+            rewritten.AddRange(options.Mode == Int8Mode.Dynamic
+                ? Rewrite(node, tensor, transB, options.PerChannel, graph)
+                : RewriteWeightOnly(node, tensor, transB, options.PerChannel, graph));
+            quantizedNames.Add(node.Name);
             weights += tensor.Dims[0] * tensor.Dims[1];
         }
 
-        if (quantized == 0)
+        if (quantizedNames.Count == 0)
         {
             throw new UnsupportedGraphException(skipped.Count == 0
                 ? "it has no MatMul or Gemm node, so there are no weights to quantize"
@@ -110,7 +133,9 @@ public static class Int8Quantizer
         // Older models also list their initializers as graph inputs; a dropped one must not stay a required input.
         var dropped = unused.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var input in graph.Input.Where(i => dropped.Contains(i.Name)).ToList()) graph.Input.Remove(input);
-        return new Int8Result(model.ToByteArray(), quantized, weights, skipped.ToArray());
+        foreach (var old in model.MetadataProps.Where(p => p.Key == OptimizationMetadataKey).ToList()) model.MetadataProps.Remove(old);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = OptimizationMetadataKey, Value = options.Name });
+        return new Int8Result(model.ToByteArray(), quantizedNames.Count, weights, skipped.ToArray(), quantizedNames.ToArray());
     }
 
     // Small tables (position, token type) cost little in fp32; quantizing them gains nothing worth their error.
@@ -179,6 +204,37 @@ public static class Int8Quantizer
         var scaled = hasBias ? prefix + "/scaled" : node.Output[0];
         yield return Node("Mul", prefix + "/rescale", [prefix + "/float", prefix + "/scale_out"], [scaled]);
         if (hasBias) yield return Node("Add", prefix + "/bias", [scaled, node.Input[2]], [node.Output[0]]);
+    }
+
+    // The node is kept as it is (any Gemm attributes included) and reads its weights from DequantizeLinear; the
+    // scales run along the output channel, which is axis 1 of a MatMul's [K, N] and axis 0 of a transposed Gemm's [N, K].
+    private static IEnumerable<NodeProto> RewriteWeightOnly(NodeProto node, TensorProto weights, bool transposed, bool perChannel, GraphProto graph)
+    {
+        var (rows, cols) = ((int)weights.Dims[0], (int)weights.Dims[1]);
+        var values = FloatsOf(weights);
+        var axis = transposed ? 0 : 1;
+        var channels = perChannel ? (transposed ? rows : cols) : 1;
+        int Channel(int r, int c) => perChannel ? (transposed ? r : c) : 0;
+        var scales = new float[channels];
+        for (var r = 0; r < rows; r++)
+        for (var c = 0; c < cols; c++)
+            scales[Channel(r, c)] = Math.Max(scales[Channel(r, c)], Math.Abs(values[r * cols + c]));
+        for (var i = 0; i < scales.Length; i++) scales[i] = scales[i] == 0 ? 1 : scales[i] / 127f;
+        var q = new sbyte[rows * cols];
+        for (var r = 0; r < rows; r++)
+        for (var c = 0; c < cols; c++)
+            q[r * cols + c] = (sbyte)Math.Clamp(MathF.Round(values[r * cols + c] / scales[Channel(r, c)]), -127, 127);
+
+        var prefix = (string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name) + Suffix;
+        var wq = Initializer(graph, prefix + "/w", TensorProto.Types.DataType.Int8, [rows, cols], MemoryMarshal.AsBytes(q.AsSpan()).ToArray());
+        var wScale = Initializer(graph, prefix + "/w_scale", TensorProto.Types.DataType.Float, perChannel ? [channels] : [], MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        var wZero = Initializer(graph, prefix + "/w_zero", TensorProto.Types.DataType.Int8, perChannel ? [channels] : [], new byte[channels]);
+        var dequantize = Node("DequantizeLinear", prefix + "/dequantize", [wq, wScale, wZero], [prefix + "/w_float"]);
+        if (perChannel) dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
+        yield return dequantize;
+        var kept = node.Clone();
+        kept.Input[1] = prefix + "/w_float";
+        yield return kept;
     }
 
     private static string Initializer(GraphProto graph, string name, TensorProto.Types.DataType type, long[] dims, byte[] raw)

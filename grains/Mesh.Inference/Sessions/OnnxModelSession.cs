@@ -37,16 +37,55 @@ public sealed class OnnxModelSession : IDisposable
     public static OnnxModelSession LoadFile(string model, string path, OnnxSessionSettings settings) =>
         Create(model, settings, options => new InferenceSession(path, options));
 
+    /// <summary>The model metadata entry naming the optimization a file went through (mesh optimize writes it).</summary>
+    public const string OptimizationMetadataKey = "mesh.optimization";
+
     private static OnnxModelSession Create(string model, OnnxSessionSettings settings, Func<SessionOptions, InferenceSession> create)
     {
         using var options = CreateOptions(settings);
         try
         {
-            return new OnnxModelSession(model, create(options));
+            var session = create(options);
+            // Int8 weights behind DequantizeLinear are kept as QDQ by default (for fusion into int8 kernels that a
+            // weight-only model never reaches), so every run dequantizes them again: 5-10x slower than fp32
+            // (MEASUREMENTS.md). Such a file is loaded again with QDQ handling off, which folds the weights to fp32
+            // once. The marker is only readable from a loaded session, hence the second load.
+            if (session.ModelMetadata.CustomMetadataMap.TryGetValue(OptimizationMetadataKey, out var optimization)
+                && optimization.StartsWith("int8-weight-only", StringComparison.Ordinal))
+            {
+                session.Dispose();
+                options.AddSessionConfigEntry("session.disable_quant_qdq", "1");
+                session = create(options);
+            }
+            return new OnnxModelSession(model, session);
         }
         catch (OnnxRuntimeException e)
         {
             throw new InvalidModelException(model, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Runs the graph as written (no fusions, so the profile's node names are the file's) <paramref name="runs"/>
+    /// times under ONNX Runtime's profiler and returns the profile (Chrome trace JSON, one event per node run).
+    /// </summary>
+    public static byte[] Profile(byte[] onnx, IReadOnlyList<NamedTensor> inputs, int runs)
+    {
+        var prefix = Path.Combine(Path.GetTempPath(), $"mesh-profile-{Guid.NewGuid():N}");
+        using var options = CreateOptions(new OnnxSessionSettings());
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        options.EnableProfiling = true;
+        options.ProfileOutputPathPrefix = prefix;
+        using var session = new OnnxModelSession("profile", new InferenceSession(onnx, options));
+        for (var i = 0; i < runs; i++) session.Run(0, inputs);
+        var file = session._session.EndProfiling();
+        try
+        {
+            return File.ReadAllBytes(file);
+        }
+        finally
+        {
+            File.Delete(file);
         }
     }
 

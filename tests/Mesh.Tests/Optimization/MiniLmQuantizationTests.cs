@@ -61,12 +61,14 @@ public class MiniLmQuantizationTests
         return dot / Math.Sqrt(aa * bb);
     }
 
-    [Fact]
-    public void Int8_minilm_loads_is_at_least_3_5x_smaller_and_keeps_sentence_embeddings_within_cosine_0_99()
+    [Theory]
+    [InlineData(Int8Mode.Dynamic)]
+    [InlineData(Int8Mode.WeightOnly)]
+    public void Int8_minilm_loads_is_at_least_3_5x_smaller_and_keeps_sentence_embeddings_within_cosine_0_99(Int8Mode mode)
     {
         var fp32 = Resource("model.onnx");
         var vocabulary = System.Text.Encoding.UTF8.GetString(Resource("vocab.txt")).Split('\n').Select(w => w.Trim()).ToArray();
-        var result = Int8Quantizer.QuantizeDynamic(fp32);
+        var result = Int8Quantizer.Quantize(fp32, new Int8Options(Mode: mode));
 
         Assert.True(fp32.Length / (double)result.Model.Length >= 3.5, $"{fp32.Length:N0} -> {result.Model.Length:N0} bytes");
         using var original = OnnxModelSession.Load("minilm", fp32, new OnnxSessionSettings());
