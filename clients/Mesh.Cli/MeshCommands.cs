@@ -233,7 +233,15 @@ public static class MeshCommands
     private static string Describe(ServingPolicy p) =>
         $"max batch {p.MaxBatchSize}, max queue delay {p.MaxQueueDelayMicroseconds} us, "
         + (p.PreferredBatchSizes is { Length: > 0 } ? $"preferred batch sizes {string.Join(",", p.PreferredBatchSizes)}, " : "")
-        + $"queue {p.MaxQueueSize}, min warm {p.MinWarm}, idle timeout {p.IdleTimeout?.ToString() ?? "silo default"}, warm-up on load {(p.WarmupOnLoad ? "yes" : "no")}";
+        + $"queue {p.MaxQueueSize}, min warm {p.MinWarm}, idle timeout {p.IdleTimeout?.ToString() ?? "silo default"}, warm-up on load {(p.WarmupOnLoad ? "yes" : "no")}"
+        + (p.OptimizationGate is { IsEmpty: false } g
+            ? "; optimized versions must keep " + string.Join(", ", new[]
+            {
+                g.MinCosine is { } c ? $"cosine >= {c}" : null,
+                g.MinTop1Agreement is { } t ? $"top-1 agreement >= {t}" : null,
+                g.MaxAbsoluteDifference is { } m ? $"max abs difference <= {m}" : null,
+            }.OfType<string>())
+            : "");
 
     private static Command PolicyCommand()
     {
@@ -245,7 +253,13 @@ public static class MeshCommands
         var minWarm = new Option<int?>("--min-warm") { Description = "1: keep a session loaded in every silo; 0: let it go idle" };
         var idle = new Option<TimeSpan?>("--idle-timeout") { Description = "Idle time before a session is unloaded (hh:mm:ss)" };
         var warmup = new Option<bool?>("--warmup") { Description = "Run an all-zero input when a session loads" };
-        var command = new Command("policy", "Show or change how a model is served (batching, queue, warm sessions)") { name, maxBatch, delay, preferred, queue, minWarm, idle, warmup };
+        var gateCosine = new Option<double?>("--gate-min-cosine") { Description = "mesh optimize --deploy: lowest per-row cosine an optimized version may show" };
+        var gateTop1 = new Option<double?>("--gate-min-top1") { Description = "mesh optimize --deploy: lowest share of rows whose top class stays" };
+        var gateDiff = new Option<double?>("--gate-max-abs-diff") { Description = "mesh optimize --deploy: largest absolute output difference" };
+        var command = new Command("policy", "Show or change how a model is served (batching, queue, warm sessions) and the quality optimized versions must keep")
+        {
+            name, maxBatch, delay, preferred, queue, minWarm, idle, warmup, gateCosine, gateTop1, gateDiff,
+        };
         command.SetAction((parse, _) => Run(parse, async mesh =>
         {
             var model = await mesh.GetModelAsync(parse.GetValue(name)!);
@@ -259,6 +273,8 @@ public static class MeshCommands
                 MinWarm = parse.GetValue(minWarm) ?? p.MinWarm,
                 IdleTimeout = parse.GetValue(idle) ?? p.IdleTimeout,
                 WarmupOnLoad = parse.GetValue(warmup) ?? p.WarmupOnLoad,
+                OptimizationGate = (p.OptimizationGate ?? new QualityGate()).With(new QualityGate(parse.GetValue(gateCosine), parse.GetValue(gateTop1), parse.GetValue(gateDiff))) is { IsEmpty: false } gate
+                    ? gate : null,
             };
             if (changed != p) model = await mesh.SetPolicyAsync(model.Name, changed);
             Console.WriteLine($"model {model.Name} policy: {Describe(model.ServingPolicy)}");

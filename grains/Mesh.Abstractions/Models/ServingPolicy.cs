@@ -24,7 +24,10 @@ public sealed record ServingPolicy(
     // Idle time after which a session is unloaded; null: the silo's Mesh:Inference:IdleTimeout.
     TimeSpan? IdleTimeout = null,
     // Run one all-zero input when a session loads, so the first real request does not pay ONNX Runtime's first-run cost.
-    bool WarmupOnLoad = false)
+    bool WarmupOnLoad = false,
+    // What an optimized version of the model must keep of the original's outputs to be published (mesh optimize
+    // --deploy); thresholds given on its command line win.
+    QualityGate? OptimizationGate = null)
 {
     public const int DefaultMaxBatchSize = 32;
     public const int DefaultMaxQueueSize = 1024;
@@ -47,5 +50,22 @@ public sealed record ServingPolicy(
             throw new InvalidPolicyException(model, nameof(MinWarm), $"must be 0 or 1: a silo holds one session per version, shared by all its callers (was {MinWarm})");
         if (IdleTimeout is TimeSpan idle && idle <= TimeSpan.Zero)
             throw new InvalidPolicyException(model, nameof(IdleTimeout), $"must be positive (was {idle})");
+        if (OptimizationGate is { MinCosine: < -1 or > 1 } cosine)
+            throw new InvalidPolicyException(model, "OptimizationGate.MinCosine", $"must be -1 to 1 (was {cosine.MinCosine})");
+        if (OptimizationGate is { MinTop1Agreement: < 0 or > 1 } top1)
+            throw new InvalidPolicyException(model, "OptimizationGate.MinTop1Agreement", $"must be 0 to 1 (was {top1.MinTop1Agreement})");
+        if (OptimizationGate is { MaxAbsoluteDifference: < 0 } diff)
+            throw new InvalidPolicyException(model, "OptimizationGate.MaxAbsoluteDifference", $"must be 0 or more (was {diff.MaxAbsoluteDifference})");
     }
+}
+
+/// <summary>Thresholds an optimized model must meet against its original to be published; null: not checked.</summary>
+[GenerateSerializer, Immutable]
+public sealed record QualityGate(double? MinCosine = null, double? MinTop1Agreement = null, double? MaxAbsoluteDifference = null)
+{
+    /// <summary>This gate with each threshold <paramref name="over"/> gives taking its place.</summary>
+    public QualityGate With(QualityGate over) => new(
+        over.MinCosine ?? MinCosine, over.MinTop1Agreement ?? MinTop1Agreement, over.MaxAbsoluteDifference ?? MaxAbsoluteDifference);
+
+    public bool IsEmpty => MinCosine is null && MinTop1Agreement is null && MaxAbsoluteDifference is null;
 }
