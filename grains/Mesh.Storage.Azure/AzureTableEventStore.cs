@@ -73,7 +73,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
                 version++;
                 position++;
                 var envelope = new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
-                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc);
+                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent);
                 stored.Add(envelope);
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(StreamRow(stream, version), envelope)));
                 actions.Add(new TableTransactionAction(TableTransactionActionType.Add, ToEntity(FeedRow(position), envelope)));
@@ -205,6 +205,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
             ["Actor"] = e.Actor,
             ["Region"] = e.Region,
             ["Hlc"] = e.Hlc,
+            ["TraceParent"] = e.TraceParent,
         };
         WriteData(entity, e.Data);
         return entity;
@@ -213,7 +214,7 @@ public sealed class AzureTableEventStore(TableClient table) : IEventStore
     private static EventEnvelope FromEntity(TableEntity entity) =>
         new(entity.GetGuid("Id")!.Value, entity.GetString("Stream"), entity.GetInt64("StreamVersion")!.Value, entity.GetInt64("Position")!.Value,
             entity.GetString("Type"), entity.GetInt32("Schema")!.Value, entity.GetDateTimeOffset("Time")!.Value,
-            entity.GetString("Actor"), entity.GetString("Region"), ReadData(entity), entity.GetInt64("Hlc") ?? 0);
+            entity.GetString("Actor"), entity.GetString("Region"), ReadData(entity), entity.GetInt64("Hlc") ?? 0, entity.GetString("TraceParent"));
 
     private static void WriteData(TableEntity entity, string data)
     {

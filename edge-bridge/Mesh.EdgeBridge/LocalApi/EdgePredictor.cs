@@ -1,3 +1,6 @@
+using Mesh.EdgeBridge.Hosting;
+using Mesh.Abstractions.Telemetry;
+using System.Diagnostics;
 using System.Net.Http.Headers;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
@@ -32,6 +35,8 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift
 
     public async Task<EdgePrediction> PredictAsync(PredictRequest request)
     {
+        using var span = EdgeTelemetry.Source.StartActivity(MeshTelemetry.Spans.EdgePredict);
+        span?.SetTag(MeshTelemetry.Tags.Model, request.Model);
         var at = DateTimeOffset.UtcNow;
         PredictResponse response;
         string origin;
@@ -76,10 +81,14 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift
         }
 
         drift.Observe(response.Model, request.Inputs);
-        var result = new DeviceResult(0, response.Model, response.Version, at, origin, DeviceSyncJson.InputDigest(request.Inputs), response.Outputs);
+        span?.SetTag(MeshTelemetry.Tags.Version, response.Version);
+        span?.SetTag(OriginTag, origin);
+        var result = new DeviceResult(0, response.Model, response.Version, at, origin, DeviceSyncJson.InputDigest(request.Inputs), response.Outputs, span?.Id);
         var sequence = await outbox.AppendAsync(result);
         return new EdgePrediction(response, sequence, origin);
     }
+
+    private const string OriginTag = "mesh.result.origin";
 
     private bool CanFallBack => !string.IsNullOrEmpty(_options.MeshUrl);
 

@@ -1,3 +1,6 @@
+using Mesh.EdgeBridge.Hosting;
+using Mesh.Abstractions.Telemetry;
+using System.Diagnostics;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
@@ -72,6 +75,8 @@ public sealed class SyncWorker(
         }
     }
 
+    private const int MaxLinks = 128;
+
     /// <summary>Sends one batch (possibly empty: then it reports the twin) and returns how many results it carried.</summary>
     private async Task<int> SyncOnceAsync(CancellationToken cancellation)
     {
@@ -79,7 +84,14 @@ public sealed class SyncWorker(
         var reported = Reported();
         var driftDue = DateTimeOffset.UtcNow - _lastDriftAt >= _options.Sync.DriftInterval;
         var samples = driftDue ? drift.Changed() : [];
-        var batch = new DeviceSyncBatch(pending.Select(p => p.Result with { Sequence = p.Sequence }).ToArray(), lost, ShouldReport(reported) ? reported : null, samples);
+        // The send is a span of its own (a new trace: the results come from many predicts), linked to each result's
+        // predict; its context travels in the batch.
+        using var span = EdgeTelemetry.Source.StartActivity(MeshTelemetry.Spans.EdgeSync, ActivityKind.Client, default(ActivityContext),
+            links: pending.Select(p => p.Result.TraceParent).OfType<string>().Take(MaxLinks)
+                .Select(t => ActivityContext.TryParse(t, null, out var c) ? new ActivityLink(c) : default).Where(l => l.Context != default));
+        span?.SetTag(MeshTelemetry.Tags.Results, pending.Length);
+        var batch = new DeviceSyncBatch(pending.Select(p => p.Result with { Sequence = p.Sequence }).ToArray(), lost, ShouldReport(reported) ? reported : null, samples,
+            span?.Id);
         var body = DeviceSyncJson.WriteBatch(batch);
         using var request = new HttpRequestMessage(HttpMethod.Post, $"v2/devices/{Uri.EscapeDataString(_options.DeviceId)}/sync");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.Token);

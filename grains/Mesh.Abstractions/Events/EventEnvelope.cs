@@ -6,7 +6,8 @@ namespace Mesh.Abstractions.Events;
 /// were stored there (1, 2, ... with no gaps). <see cref="Type"/> and <see cref="SchemaVersion"/> say how to read
 /// <see cref="Data"/> (JSON); <see cref="Actor"/> is who caused it and <see cref="Region"/> where it happened first;
 /// <see cref="Hlc"/> is its hybrid logical clock stamp there (see <see cref="HybridTimestamp"/>), kept as it
-/// replicates, which orders conflicting writes the same way in every region.
+/// replicates, which orders conflicting writes the same way in every region. <see cref="TraceParent"/> is the W3C
+/// trace context the event was written in (null when nobody traced), so a consumer's work joins the writer's trace.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record EventEnvelope(
@@ -20,7 +21,8 @@ public sealed record EventEnvelope(
     string Actor,
     string Region,
     string Data,
-    long Hlc = 0);
+    long Hlc = 0,
+    string? TraceParent = null);
 
 /// <summary>An event to append: everything but its stream version and feed position, which the store assigns.</summary>
 [GenerateSerializer, Immutable]
@@ -32,7 +34,8 @@ public sealed record EventData(
     string Actor,
     string Region,
     string Data,
-    long Hlc = 0);
+    long Hlc = 0,
+    string? TraceParent = null);
 
 /// <summary>Stream names: <c>model/NAME</c>, <c>device/ID</c>, <c>usage/SILO</c>, <c>fleet/REGION</c>.</summary>
 public static class EventStreams

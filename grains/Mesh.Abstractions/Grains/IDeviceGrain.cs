@@ -58,7 +58,9 @@ public sealed record DriftSample(string Model, string Epoch, FeatureStatistics[]
 
 /// <summary>One result the device produced, numbered by the device (1, 2, 3, ... without gaps unless some were lost).</summary>
 [GenerateSerializer, Immutable]
-public sealed record DeviceResult(long Sequence, string Model, int Version, DateTimeOffset At, string Origin, string? InputSha256, NamedTensor[] Outputs);
+public sealed record DeviceResult(long Sequence, string Model, int Version, DateTimeOffset At, string Origin, string? InputSha256, NamedTensor[] Outputs,
+    // The W3C trace context of the predict that made the result, when the bridge traced it.
+    string? TraceParent = null);
 
 /// <summary>Results the device dropped before they were synced (its outbox overflowed), declared so the gap is known.</summary>
 [GenerateSerializer, Immutable]
@@ -66,7 +68,10 @@ public sealed record LostResults(long From, long To, string Reason);
 
 /// <summary>A sync from a device: results in sequence order, declared losses, and reported twin properties.</summary>
 [GenerateSerializer, Immutable]
-public sealed record DeviceSyncBatch(DeviceResult[] Results, LostResults[]? Lost = null, Dictionary<string, string?>? Reported = null, DriftSample[]? Drift = null);
+public sealed record DeviceSyncBatch(DeviceResult[] Results, LostResults[]? Lost = null, Dictionary<string, string?>? Reported = null, DriftSample[]? Drift = null,
+    // The W3C trace context of the bridge's send, carried in the batch so the mesh's handling joins that trace
+    // whatever the HTTP hops in between do with headers.
+    string? TraceParent = null);
 
 /// <summary>
 /// The mesh's answer to a sync: every sequence number up to <paramref name="AppliedThrough"/> is settled (applied

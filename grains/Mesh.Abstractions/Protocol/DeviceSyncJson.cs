@@ -29,6 +29,7 @@ public static class DeviceSyncJson
 
     public static byte[] WriteBatch(DeviceSyncBatch batch) => Object(json =>
     {
+        if (batch.TraceParent is not null) json.WriteString("traceparent", batch.TraceParent);
         json.WriteStartArray("results");
         foreach (var r in batch.Results)
         {
@@ -39,6 +40,7 @@ public static class DeviceSyncJson
             json.WriteString("at", r.At);
             json.WriteString("origin", r.Origin);
             if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
+            if (r.TraceParent is not null) json.WriteString("traceparent", r.TraceParent);
             json.WriteStartArray("outputs");
             foreach (var output in r.Outputs) InferenceJson.WriteTensor(json, output);
             json.WriteEndArray();
@@ -130,7 +132,8 @@ public static class DeviceSyncJson
                         ? when : throw new InvalidRequestException($"{path}.at", "must be an ISO 8601 time"),
                     String(r, "origin", path),
                     r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? digest.GetString() : null,
-                    outputs.ToArray()));
+                    outputs.ToArray(),
+                    TraceParent(r, path)));
             }
             var lost = new List<LostResults>();
             if (root.TryGetProperty("lost", out var lostArray))
@@ -181,8 +184,18 @@ public static class DeviceSyncJson
                     drift.Add(new DriftSample(String(sample, "model", path), String(sample, "epoch", path), stats));
                 }
             }
-            return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported, drift.ToArray());
+            return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported, drift.ToArray(), TraceParent(root, null));
         }
+    }
+
+    // A trace context that does not parse is refused like any malformed field: a device that sends one has a bug.
+    private static string? TraceParent(JsonElement element, string? path)
+    {
+        if (!element.TryGetProperty("traceparent", out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        var field = path is null ? "traceparent" : $"{path}.traceparent";
+        if (value.ValueKind != JsonValueKind.String || !System.Diagnostics.ActivityContext.TryParse(value.GetString(), null, out _))
+            throw new InvalidRequestException(field, "must be a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)");
+        return value.GetString();
     }
 
     public static byte[] WriteAck(DeviceSyncAck ack) => Object(json =>

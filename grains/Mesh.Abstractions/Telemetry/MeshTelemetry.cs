@@ -8,11 +8,27 @@ public static class MeshTelemetry
 {
     public const string SourceName = "Mesh";
     public const string MeterName = "Mesh";
+    /// <summary>The edge bridge's ActivitySource.</summary>
+    public const string EdgeSourceName = "Mesh.Edge";
 
     public static class Spans
     {
         public const string Predict = "mesh.predict";
         public const string SessionLoad = "mesh.session.load";
+        /// <summary>One dynamic batch: child of its first request's predict span, linked to the others'.</summary>
+        public const string Batch = "mesh.batch";
+        /// <summary>The ONNX Runtime run of a batch.</summary>
+        public const string OnnxRun = "mesh.onnx.run";
+        /// <summary>An edge bridge's local predict (source <see cref="EdgeSourceName"/>).</summary>
+        public const string EdgePredict = "mesh.edge.predict";
+        /// <summary>An edge bridge sending one batch of results; its context travels in the batch.</summary>
+        public const string EdgeSync = "mesh.edge.sync";
+        /// <summary>The mesh taking a device's sync batch, child of the batch's own trace context.</summary>
+        public const string DeviceSync = "mesh.device.sync";
+        /// <summary>The device grain applying a sync batch (writes the results as events).</summary>
+        public const string DeviceApply = "mesh.device.apply";
+        /// <summary>A read model folding an event, child of the trace the event was written in.</summary>
+        public const string EventConsume = "mesh.event.consume";
     }
 
     public static class Instruments
@@ -52,5 +68,11 @@ public static class MeshTelemetry
         public const string Peer = "mesh.region.peer";
         public const string FromRegion = "mesh.region.from";
         public const string Register = "mesh.model.register";
+        public const string BatchRequests = "mesh.batch.requests";
+        public const string BatchRows = "mesh.batch.rows";
+        public const string Device = "mesh.device";
+        public const string Results = "mesh.device.results";
+        public const string EventType = "mesh.event.type";
+        public const string ReadModel = "mesh.read_model";
     }
 }

@@ -4,6 +4,7 @@ using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Events;
 using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.Logging;
 using System.Security.Cryptography;
@@ -62,6 +63,9 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     public async Task<DeviceSyncAck> SyncAsync(string tokenSha256, DeviceSyncBatch batch)
     {
+        // The events below are written in this span's trace, so the read models that fold them join it.
+        using var span = MeshMetrics.StartServerSpan(MeshTelemetry.Spans.DeviceApply);
+        span?.SetTag(MeshTelemetry.Tags.Device, Id);
         Authenticate(tokenSha256);
         CheckBatch(batch);
 

@@ -25,7 +25,9 @@ public sealed class EventJournal(IEventStore store, IClusterClient client, IOpti
     {
         hlc.Observe(after);
         var now = clock.GetUtcNow();
-        return AppendAsync(stream, expectedVersion, events.Select(e => EventCodec.Encode(e, MeshActor.Current, Region, now) with { Hlc = hlc.Next() }).ToList());
+        // Only a recorded span is worth pointing at; a propagation-only context would name a span no one exported.
+        var traceParent = System.Diagnostics.Activity.Current is { Recorded: true } span ? span.Id : null;
+        return AppendAsync(stream, expectedVersion, events.Select(e => EventCodec.Encode(e, MeshActor.Current, Region, now) with { Hlc = hlc.Next(), TraceParent = traceParent }).ToList());
     }
 
     public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events)

@@ -46,6 +46,7 @@ public sealed class SqliteEventStore : IEventStore
                 region    TEXT NOT NULL,
                 data      TEXT NOT NULL,
                 hlc       INTEGER NOT NULL DEFAULT 0,
+                trace     TEXT NULL,
                 UNIQUE (stream, version)
             );
             CREATE TABLE IF NOT EXISTS checkpoints (reader TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
@@ -59,6 +60,15 @@ public sealed class SqliteEventStore : IEventStore
         {
             await using var alter = connection.CreateCommand();
             alter.CommandText = "ALTER TABLE events ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;";
+            await alter.ExecuteNonQueryAsync();
+        }
+        // ... and before they carried a trace context (old events have none).
+        await using var traceColumn = connection.CreateCommand();
+        traceColumn.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'trace';";
+        if ((long)(await traceColumn.ExecuteScalarAsync())! == 0)
+        {
+            await using var alter = connection.CreateCommand();
+            alter.CommandText = "ALTER TABLE events ADD COLUMN trace TEXT NULL;";
             await alter.ExecuteNonQueryAsync();
         }
     }
@@ -89,11 +99,11 @@ public sealed class SqliteEventStore : IEventStore
             var stored = new List<EventEnvelope>(events.Count);
             await using var insert = connection.CreateCommand();
             insert.CommandText = """
-                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data, hlc)
-                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data, $hlc)
+                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data, hlc, trace)
+                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data, $hlc, $trace)
                 RETURNING position;
                 """;
-            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data", "$hlc" }
+            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data", "$hlc", "$trace" }
                 .Select(name => insert.Parameters.Add(name, SqliteType.Text)).ToArray();
             var version = expectedVersion;
             foreach (var e in events)
@@ -109,6 +119,7 @@ public sealed class SqliteEventStore : IEventStore
                 parameters[7].Value = e.Region;
                 parameters[8].Value = e.Data;
                 parameters[9].Value = e.Hlc;
+                parameters[10].Value = (object?)e.TraceParent ?? DBNull.Value;
                 long position;
                 try
                 {
@@ -119,7 +130,7 @@ public sealed class SqliteEventStore : IEventStore
                     throw new ArgumentException($"event stream '{stream}': event id {e.Id} is already stored; nothing was appended", nameof(events), ex);
                 }
                 stored.Add(new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
-                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc));
+                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent));
             }
             await using var commit = connection.CreateCommand();
             commit.CommandText = "COMMIT;";
@@ -148,7 +159,7 @@ public sealed class SqliteEventStore : IEventStore
     {
         await using var connection = await OpenAsync();
         await using var query = connection.CreateCommand();
-        query.CommandText = $"SELECT id, stream, version, position, type, schema, timestamp, actor, region, data, hlc FROM events {where};";
+        query.CommandText = $"SELECT id, stream, version, position, type, schema, timestamp, actor, region, data, hlc, trace FROM events {where};";
         if (key is not null) query.Parameters.AddWithValue("$key", key);
         query.Parameters.AddWithValue("$from", from);
         query.Parameters.AddWithValue("$max", max);
@@ -159,7 +170,7 @@ public sealed class SqliteEventStore : IEventStore
             result.Add(new EventEnvelope(
                 Guid.ParseExact(reader.GetString(0), "N"), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3),
                 reader.GetString(4), reader.GetInt32(5), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
-                reader.GetString(7), reader.GetString(8), reader.GetString(9), reader.GetInt64(10)));
+                reader.GetString(7), reader.GetString(8), reader.GetString(9), reader.GetInt64(10), reader.IsDBNull(11) ? null : reader.GetString(11)));
         }
         return result;
     }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
@@ -117,6 +119,8 @@ internal sealed class VersionBatcher
     // The dispatcher: when requests wait and a runner is free, the oldest and its compatible followers go as one batch.
     private async Task RunLoopAsync()
     {
+        // The loop was started on the turn of whichever request came first; its span is not every batch's parent.
+        Activity.Current = null;
         while (true)
         {
             // The queue is the truth: arrival signals may have been used up by a batch that waited for company,
@@ -230,6 +234,13 @@ internal sealed class VersionBatcher
 
     private async Task ExecuteAsync(List<Pending> batch)
     {
+        // One span per batch, child of its first request's predict span and linked to the others', so each
+        // request's trace reaches the run that served it.
+        using var batchSpan = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.Batch, ActivityKind.Internal, batch[0].Trace,
+            links: batch.Skip(1).Where(p => p.Trace != default).Select(p => new ActivityLink(p.Trace)));
+        batchSpan?.SetTag(MeshTelemetry.Tags.Model, _version.Model);
+        batchSpan?.SetTag(MeshTelemetry.Tags.Version, _version.Version);
+        batchSpan?.SetTag(MeshTelemetry.Tags.BatchRequests, batch.Sum(p => p.Requests));
         try
         {
             using var lease = await _sessions.AcquireAsync(_version, _policy);
@@ -237,9 +248,14 @@ internal sealed class VersionBatcher
             if (live.Count == 0) return;
 
             var started = _clock.GetTimestamp();
-            var outputs = live.Count == 1
-                ? [lease.Session.RunChecked(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
-                : Split(lease.Session.RunChecked(_version.Version, TensorStacking.Stack(live.Select(p => p.Request.Inputs).ToList()), live[0].Request.Outputs), live);
+            NamedTensor[][] outputs;
+            using (var run = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.OnnxRun))
+            {
+                run?.SetTag(MeshTelemetry.Tags.BatchRows, live.Sum(p => p.Rows));
+                outputs = live.Count == 1
+                    ? [lease.Session.RunChecked(_version.Version, live[0].Request.Inputs, live[0].Request.Outputs)]
+                    : Split(lease.Session.RunChecked(_version.Version, TensorStacking.Stack(live.Select(p => p.Request.Inputs).ToList()), live[0].Request.Outputs), live);
+            }
             var computeMs = _clock.GetElapsedTime(started).TotalMilliseconds;
             _batchMilliseconds = 0.8 * _batchMilliseconds + 0.2 * computeMs;
 
@@ -257,6 +273,8 @@ internal sealed class VersionBatcher
         }
         catch (Exception e)
         {
+            batchSpan?.SetStatus(ActivityStatusCode.Error, e.Message);
+            batchSpan?.SetTag(MeshTelemetry.Tags.ErrorType, e.GetType().Name);
             foreach (var p in batch) p.Done.TrySetException(e);
         }
         finally
@@ -279,6 +297,8 @@ internal sealed class VersionBatcher
         public int Rows { get; } = rows;
         public string Key { get; } = key;
         public long EnqueuedAt { get; } = enqueuedAt;
+        /// <summary>The predict span the request came with (captured at submit, on the caller's turn).</summary>
+        public ActivityContext Trace { get; } = Activity.Current?.Context ?? default;
         public TaskCompletionSource<PredictResponse> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -1,7 +1,10 @@
+using System.Diagnostics;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Events;
+using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.Logging;
 using Orleans.Streams;
 
@@ -73,6 +76,12 @@ public abstract class ProjectionGrain<TState>(IEventStore store, ILogger logger)
             var page = await store.ReadFeedAsync(_position + 1, PageSize);
             foreach (var envelope in page)
             {
+                // The fold of an event written in a trace joins that trace, however much later it runs.
+                using var span = envelope.TraceParent is { } traceParent && ActivityContext.TryParse(traceParent, null, out var parent)
+                    ? MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.EventConsume, ActivityKind.Consumer, parent)
+                    : null;
+                span?.SetTag(MeshTelemetry.Tags.ReadModel, Name);
+                span?.SetTag(MeshTelemetry.Tags.EventType, envelope.Type);
                 try
                 {
                     Apply(envelope);

@@ -19,7 +19,7 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, IEventStore 
         foreach (var stream in events.GroupBy(e => e.Stream))
         {
             var data = stream.OrderBy(e => e.Position)
-                .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc))
+                .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent))
                 .ToArray();
             if (stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal))
                 await GrainFactory.GetGrain<IModelReplicaGrain>(stream.Key[EventStreams.ModelPrefix.Length..]).ApplyReplicatedAsync(data);

@@ -14,6 +14,9 @@ public sealed class TelemetryOptions : IValidatedOptions
     /// <summary>OTLP collector endpoint; the OpenTelemetry default (or OTEL_EXPORTER_OTLP_ENDPOINT) when empty.</summary>
     public string? OtlpEndpoint { get; set; }
 
+    /// <summary>Write logs as JSON lines with their scopes (trace id, span id) instead of the plain console format.</summary>
+    public bool JsonLogs { get; set; }
+
     /// <summary>Serve the metrics in Prometheus text format on the HTTP gateway.</summary>
     public PrometheusOptions Prometheus { get; set; } = new();
 

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Telemetry;
+using Mesh.Grains.Telemetry;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Protocol;
 using Mesh.Client;
@@ -83,12 +86,22 @@ public static class DeviceEndpoints
         return ApiKeys.Hash(header["Bearer ".Length..].Trim());
     }
 
+    // A span's links are kept in memory until it ends; a batch of 2,048 results would carry 2,048.
+    private const int MaxLinks = 128;
+
     private static async Task<IResult> SyncAsync(HttpContext http, string device, MeshClient mesh, IOptions<GatewayOptions> options)
     {
         var token = BearerHash(http, device);
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var batch = DeviceSyncJson.ReadBatch(body);
         MeshActor.Set("device:" + device);
+        // The batch's own context is the parent (a retried batch keeps it); each result's predict is a link.
+        var parent = batch.TraceParent is { } traceParent && ActivityContext.TryParse(traceParent, null, out var context) ? context : Activity.Current?.Context ?? default;
+        var links = batch.Results.Select(r => r.TraceParent).OfType<string>().Distinct().Take(MaxLinks)
+            .Select(t => ActivityContext.TryParse(t, null, out var c) ? new ActivityLink(c) : default).Where(l => l.Context != default);
+        using var span = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.DeviceSync, ActivityKind.Internal, parent, links: links);
+        span?.SetTag(MeshTelemetry.Tags.Device, device);
+        span?.SetTag(MeshTelemetry.Tags.Results, batch.Results.Length);
         var ack = await mesh.SyncDeviceAsync(device, token, batch);
         return Results.Bytes(DeviceSyncJson.WriteAck(ack), "application/json");
     }

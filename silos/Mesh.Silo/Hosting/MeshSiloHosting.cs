@@ -5,6 +5,7 @@ using Mesh.Silo.Configuration;
 using Mesh.Silo.Gateway;
 using Mesh.Storage.Azure;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -60,11 +61,33 @@ public static class MeshSiloHosting
 
     private static void AddMeshTelemetry(this IHostApplicationBuilder builder, TelemetryOptions telemetry)
     {
+        // Every log line carries the trace and span it was written in (as scopes; the JSON console writes them).
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+        if (telemetry.JsonLogs)
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddJsonConsole(json =>
+            {
+                json.IncludeScopes = true;
+                json.UseUtcTimestamp = true;
+                json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
         if (telemetry.Exporters.Count == 0 && !telemetry.Prometheus.Enabled) return;
+        if (telemetry.Uses("otlp"))
+        {
+            builder.Logging.AddOpenTelemetry(logs =>
+            {
+                logs.IncludeFormattedMessage = true;
+                logs.AddOtlpExporter(o => { if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint)) o.Endpoint = new Uri(telemetry.OtlpEndpoint); });
+            });
+        }
         var otlpEndpoint = string.IsNullOrEmpty(telemetry.OtlpEndpoint) ? null : new Uri(telemetry.OtlpEndpoint);
         builder.Services.AddOpenTelemetry()
             .WithTracing(tracing =>
             {
+                // HTTP and gRPC requests (with the caller's traceparent header), then the mesh's own spans and Orleans'.
+                tracing.AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments(telemetry.Prometheus.Path));
                 tracing.AddSource(MeshTelemetry.SourceName, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application");
                 if (telemetry.Uses("console")) tracing.AddConsoleExporter();
                 if (telemetry.Uses("otlp")) tracing.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
