@@ -53,6 +53,11 @@ public static class MeshTelemetry
         public const string ReplicationConflicts = "mesh.replication.conflicts";
         public const string FailoversTaken = "mesh.region.failovers";
         public const string DeviceResults = "mesh.device.results";
+        public const string ReplicationBehind = "mesh.replication.behind";
+        public const string ReplicationPeerUp = "mesh.replication.peer_up";
+        public const string FleetDevices = "mesh.fleet.devices";
+        public const string FleetDevicesDrifting = "mesh.fleet.devices.drifting";
+        public const string FleetSyncAgeMax = "mesh.fleet.sync_age.max";
     }
 
     public static class Tags

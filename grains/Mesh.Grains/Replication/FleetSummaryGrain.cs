@@ -11,7 +11,8 @@ namespace Mesh.Grains.Replication;
 /// the stream fleet/REGION when they change. That stream replicates like usage: the aggregates reach every region,
 /// the devices' own events stay in their home region.
 /// </summary>
-public sealed class FleetSummaryGrain(IEventStore store, EventJournal journal, IOptions<ClusterOptions> cluster, TimeProvider clock) : Grain, IFleetSummaryGrain
+public sealed class FleetSummaryGrain(IEventStore store, EventJournal journal, IOptions<ClusterOptions> cluster, TimeProvider clock, Telemetry.MeshMetrics metrics)
+    : Grain, IFleetSummaryGrain
 {
     private FleetSummary? _last;
 
@@ -25,6 +26,8 @@ public sealed class FleetSummaryGrain(IEventStore store, EventJournal journal, I
             .Select(g => new FleetModelSummary(g.Key, g.Count(), g.Count(x => x.Drifting)))
             .ToArray();
         var summary = new FleetSummary(region, devices.Length, devices.Sum(d => d.Sync?.Results ?? 0), devices.Sum(d => d.Sync?.Lost ?? 0), models, clock.GetUtcNow());
+        var synced = devices.Where(d => d.Sync?.LastSyncAt is not null).Select(d => d.Sync!.LastSyncAt!.Value).ToArray();
+        metrics.Fleet(summary, synced.Length == 0 ? null : summary.At - synced.Min());
         _last ??= (await GrainFactory.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListRegionsAsync()).FirstOrDefault(s => s.Region == region);
         if (_last is not null && Same(_last, summary)) return;
         if (_last is null && devices.Length == 0) return;

@@ -18,7 +18,7 @@ public sealed class ReplicationStarter(IGrainFactory grains, IHostApplicationLif
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (regions.Value.Peers.Count == 0) return;
+        // A region alone still keeps its fleet summary: the fleet gauges (and alerts on them) are read from it.
         if (!await lifetime.WaitForStartAsync(stoppingToken)) return;
         using var timer = new PeriodicTimer(Every);
         do

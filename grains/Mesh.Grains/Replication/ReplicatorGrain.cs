@@ -74,6 +74,19 @@ public sealed class ReplicatorGrain(
 
     private async Task ShipAsync()
     {
+        try
+        {
+            await ShipPagesAsync();
+        }
+        finally
+        {
+            _head = await store.GetFeedHeadAsync();
+            metrics.ReplicationState(Peer, Math.Max(0, _head - _shipped), _lastError is null && !_paused);
+        }
+    }
+
+    private async Task ShipPagesAsync()
+    {
         var local = cluster.Value.ClusterId;
         while (!_paused)
         {

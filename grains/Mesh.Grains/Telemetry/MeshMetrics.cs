@@ -77,7 +77,35 @@ public sealed class MeshMetrics
             "Edge results received by sync, by outcome: applied (new) or duplicate (sent again, ignored)");
         _failoversTaken = meter.CreateCounter<long>(MeshTelemetry.Instruments.FailoversTaken, "{predict}",
             "Predicts this region answered because the client's preferred region (mesh.region.from) had failed, as clients report them");
+        meter.CreateObservableGauge(MeshTelemetry.Instruments.ReplicationBehind, () => _peers.Select(p =>
+                new Measurement<long>(p.Value.Behind, _silo, new(MeshTelemetry.Tags.Peer, p.Key))), "{event}",
+            "Feed positions this region has not yet shipped past for a peer (grows while the peer is unreachable or paused)");
+        meter.CreateObservableGauge(MeshTelemetry.Instruments.ReplicationPeerUp, () => _peers.Select(p =>
+                new Measurement<int>(p.Value.Up ? 1 : 0, _silo, new(MeshTelemetry.Tags.Peer, p.Key))), "{peer}",
+            "1 while the last shipment to the peer succeeded, 0 while it fails");
+        meter.CreateObservableGauge(MeshTelemetry.Instruments.FleetDevices, () => FreshFleet().SelectMany(f => f.Summary.Models.Select(m =>
+                new Measurement<int>(m.Devices, _silo, new(MeshTelemetry.Tags.Model, m.Model)))), "{device}",
+            "This region's devices running a model (reported by the silo that keeps the region's fleet summary)");
+        meter.CreateObservableGauge(MeshTelemetry.Instruments.FleetDevicesDrifting, () => FreshFleet().SelectMany(f => f.Summary.Models.Select(m =>
+                new Measurement<int>(m.Drifting, _silo, new(MeshTelemetry.Tags.Model, m.Model)))), "{device}",
+            "This region's devices whose inputs for a model drifted from its baseline");
+        meter.CreateObservableGauge(MeshTelemetry.Instruments.FleetSyncAgeMax, () => FreshFleet().Where(f => f.OldestSync is not null).Select(f =>
+                new Measurement<double>(f.OldestSync!.Value.TotalSeconds, _silo)), "s",
+            "Time since the device that synced longest ago last synced (devices that never synced are not counted)");
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Behind, bool Up)> _peers = new(StringComparer.Ordinal);
+    private (Mesh.Abstractions.Grains.FleetSummary Summary, TimeSpan? OldestSync, DateTimeOffset At)? _fleet;
+
+    /// <summary>What a replicator knows of its peer after a shipping round.</summary>
+    public void ReplicationState(string peer, long behind, bool up) => _peers[peer] = (behind, up);
+
+    /// <summary>The region's fleet as the fleet summary grain computed it (every few seconds, in one silo).</summary>
+    public void Fleet(Mesh.Abstractions.Grains.FleetSummary summary, TimeSpan? oldestSync) => _fleet = (summary, oldestSync, DateTimeOffset.UtcNow);
+
+    // A summary not refreshed for a while belongs to a grain that moved to another silo, which now reports it.
+    private IEnumerable<(Mesh.Abstractions.Grains.FleetSummary Summary, TimeSpan? OldestSync)> FreshFleet() =>
+        _fleet is { } f && DateTimeOffset.UtcNow - f.At < TimeSpan.FromSeconds(30) ? [(f.Summary, f.OldestSync)] : [];
 
     public void DeviceSynced(int applied, int duplicates)
     {

@@ -33,6 +33,54 @@ public partial class MetricsEndpointTests(OpenGateway gateway)
     }
 
     [Fact]
+    public async Task Every_series_docs_operations_md_documents_is_scraped_once_its_feature_is_used()
+    {
+        var mesh = gateway.App.Services.GetRequiredService<MeshClient>();
+        var model = TestModels.UniqueName("documented");
+        await mesh.DeployAsync(model, TestModels.Mlp);
+        // One run at a time per request and more callers than runners: requests queue.
+        await mesh.SetPolicyAsync(model, new ServingPolicy(MaxBatchSize: 1));
+        var infer = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", Infer)));
+        Assert.All(infer, r => Assert.Equal(HttpStatusCode.OK, r.Status));
+        await mesh.DeployAsync(model, TestModels.Mlp.Concat(new byte[] { 0x12, 0x00 }).ToArray(), makeDefault: false);
+        await mesh.SetShadowAsync(model, 2);
+        var device = TestModels.UniqueName("documented-cam");
+        var token = (await mesh.RegisterDeviceAsync(device, new Mesh.Abstractions.Grains.DeviceRegistration("local", [model]))).Token!;
+        using (var sync = new HttpRequestMessage(HttpMethod.Post, $"/v2/devices/{device}/sync"))
+        {
+            sync.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            sync.Content = new ByteArrayContent(Mesh.Abstractions.Protocol.DeviceSyncJson.WriteBatch(new Mesh.Abstractions.Grains.DeviceSyncBatch(
+                [new Mesh.Abstractions.Grains.DeviceResult(1, model, 1, DateTimeOffset.UtcNow, "edge", null, [TestModels.MlpInput(1)])])));
+            using var synced = await gateway.Http.SendAsync(sync);
+            Assert.True(synced.IsSuccessStatusCode, await synced.Content.ReadAsStringAsync());
+        }
+
+        var rows = File.ReadAllLines(Path.Combine(MeshProcess.RepositoryRoot, "docs", "operations.md"))
+            .Select(l => DocumentedRow().Match(l)).Where(m => m.Success)
+            .Select(m => (Series: m.Groups[1].Value, Kind: m.Groups[2].Value, Appears: m.Groups[3].Value)).ToArray();
+        Assert.NotEmpty(rows);
+        // Only the series of a region with peers cannot show here (RegionProcessTests run those).
+        Assert.All(rows.Where(r => r.Appears == "with peer regions"), r => Assert.Matches("^mesh_(replication|region)_", r.Series));
+        var expected = rows.Where(r => r.Appears != "with peer regions").ToArray();
+        // The fleet gauges come from the fleet summary, refreshed every 5 s.
+        var text = "";
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        string[] missing = [];
+        do
+        {
+            text = await gateway.Http.GetStringAsync("/metrics");
+            missing = expected.Where(r => !text.Contains($"# TYPE {r.Series} {r.Kind}\n", StringComparison.Ordinal)).Select(r => r.Series).ToArray();
+            // The shadow reaches this silo's routing table within about a second; predicts until it has.
+            if (missing.Contains("mesh_shadow_comparisons_total"))
+                Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", Infer)).Status);
+            if (missing.Length > 0) await Task.Delay(250);
+        } while (missing.Length > 0 && watch.Elapsed < TimeSpan.FromSeconds(20));
+        Assert.True(missing.Length == 0, "not scraped: " + string.Join(", ", missing));
+        Assert.All(text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')), line => Assert.Matches(SampleLine(), line));
+        Assert.Matches($"mesh_fleet_devices\\{{[^}}]*mesh_model=\"{model}\"[^}}]*\\}} 1", text);
+    }
+
+    [Fact]
     public async Task A_full_queue_answers_429_with_retry_after()
     {
         var mesh = gateway.App.Services.GetRequiredService<MeshClient>();
@@ -60,6 +108,10 @@ public partial class MetricsEndpointTests(OpenGateway gateway)
         });
         Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
     }
+
+    // | `instrument` | `series` | kind | ... | appears |
+    [GeneratedRegex(@"^\| `mesh\.[a-z_.]+` \| `([a-z_]+)` \| (counter|gauge|histogram) \|.*\| ([^|]+?) \|$")]
+    private static partial Regex DocumentedRow();
 
     // name{labels} value [timestamp], as the Prometheus text format writes a sample.
     [GeneratedRegex("""^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?[0-9.eE+\-]+(Inf)?( [0-9]+)?$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|\+Inf|-Inf)( [0-9]+)?$""")]
