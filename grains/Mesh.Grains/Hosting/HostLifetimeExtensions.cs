@@ -25,4 +25,17 @@ public static class HostLifetimeExtensions
             }
         }
     }
+
+    /// <summary>The timer's next tick; false once the host stops (instead of an exception).</summary>
+    public static async Task<bool> TickAsync(this PeriodicTimer timer, CancellationToken stopping)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stopping);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
 }

@@ -29,7 +29,9 @@ public static class MeshServingExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
+        services.AddSingleton<TrafficStats>();
         services.AddSingleton<MeshMetrics>();
+        services.AddHostedService<Operations.SiloStatsPublisher>();
 
         services.AddSingleton<HybridClock>();
         services.AddSingleton<EventJournal>();

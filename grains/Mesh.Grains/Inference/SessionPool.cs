@@ -44,6 +44,10 @@ public sealed class SessionPool(
     /// <summary>Number of sessions loaded now.</summary>
     public int LoadedCount => _entries.Values.Count(e => e.IsLoaded);
 
+    /// <summary>The versions whose sessions are loaded now.</summary>
+    public (string Model, int Version)[] Loaded() =>
+        _entries.Where(e => e.Value.IsLoaded).Select(e => e.Key).OrderBy(k => k.Model, StringComparer.Ordinal).ThenBy(k => k.Version).ToArray();
+
     /// <summary>
     /// Gets the version's session, loading it if this silo has none. The policy sets its idle time, whether it is
     /// kept warm (MinWarm) and whether a load runs a warm-up input. Dispose the lease when the run is over.

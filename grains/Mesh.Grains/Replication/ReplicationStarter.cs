@@ -42,12 +42,6 @@ public sealed class ReplicationStarter(IGrainFactory grains, IHostApplicationLif
                     logger.LogWarning(e, "Could not start the replication link to {Peer}; trying again", peer.Name);
                 }
             }
-        } while (await WaitAsync(timer, stoppingToken));
-    }
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
-    {
-        try { return await timer.WaitForNextTickAsync(stoppingToken); }
-        catch (OperationCanceledException) { return false; }
+        } while (await timer.TickAsync(stoppingToken));
     }
 }

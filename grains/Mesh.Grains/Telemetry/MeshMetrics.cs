@@ -48,8 +48,11 @@ public sealed class MeshMetrics
     private readonly Counter<long> _conflicts;
     private readonly KeyValuePair<string, object?> _silo;
 
-    public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo)
+    private readonly TrafficStats _traffic;
+
+    public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo, TrafficStats traffic)
     {
+        _traffic = traffic;
         var meter = meters.Create(MeshTelemetry.MeterName);
         _silo = new(MeshTelemetry.Tags.Silo, silo.SiloAddress.ToString());
         _requests = meter.CreateCounter<long>(MeshTelemetry.Instruments.PredictRequests, "{request}", "Predict requests, by model, version and outcome");
@@ -140,6 +143,7 @@ public sealed class MeshMetrics
         var tags = new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version }, { MeshTelemetry.Tags.Outcome, outcome } };
         _requests.Add(requests, tags);
         for (var i = 0; i < requests; i++) _duration.Record(milliseconds, tags);
+        _traffic.Predicted(model, outcome == "success", milliseconds, requests);
     }
 
     public void ColdStart(string model, int version, double milliseconds)
@@ -147,6 +151,7 @@ public sealed class MeshMetrics
         var tags = new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } };
         _coldStarts.Add(1, tags);
         _coldStartDuration.Record(milliseconds, tags);
+        _traffic.ColdStart(model);
     }
 
     public void Queued(string model, int version, int delta) =>

@@ -16,6 +16,7 @@ public static class MeshSiloApp
         builder.AddMeshSilo();
         var app = builder.Build();
         app.MapMeshGateway();
+        Operations.ConsoleEndpoints.MapConsole(app);
         var telemetry = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.TelemetryOptions>>().Value;
         if (telemetry.Prometheus.Enabled)
             app.MapPrometheusScrapingEndpoint(telemetry.Prometheus.Path).RequireAuthorization(Gateway.GatewayRoles.Infer);
