@@ -71,6 +71,8 @@ public static class MeshSiloHosting
                 json.IncludeScopes = true;
                 json.UseUtcTimestamp = true;
                 json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                // One line per entry, as log shippers read them.
+                json.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
             });
         }
         if (telemetry.Exporters.Count == 0 && !telemetry.Prometheus.Enabled) return;
