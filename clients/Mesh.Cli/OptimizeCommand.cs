@@ -57,8 +57,7 @@ internal static class OptimizeCommand
             {
                 var model = await mesh.GetModelAsync(name);
                 var gate = (model.ServingPolicy.OptimizationGate ?? new QualityGate()).With(commandGate);
-                var optimized = await Optimize(parse, source, gate, bytes => DeployAsync(mesh, model, parse.GetValue(parent), bytes));
-                return optimized;
+                return await Optimize(parse, source, gate, bytes => DeployAsync(mesh, model, parse.GetValue(parent), bytes));
             });
         });
         return command;

@@ -1,13 +1,13 @@
-using Mesh.EdgeBridge.Hosting;
-using Mesh.Abstractions.Telemetry;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Tensors;
 using Mesh.EdgeBridge.Configuration;
+using Mesh.EdgeBridge.Hosting;
 using Mesh.EdgeBridge.Outbox;
 using Mesh.EdgeBridge.Sync;
 using Microsoft.Extensions.Options;

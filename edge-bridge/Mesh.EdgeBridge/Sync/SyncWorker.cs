@@ -1,12 +1,12 @@
-using Mesh.EdgeBridge.Hosting;
-using Mesh.Abstractions.Telemetry;
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Telemetry;
 using Mesh.EdgeBridge.Configuration;
+using Mesh.EdgeBridge.Hosting;
 using Mesh.EdgeBridge.LocalApi;
 using Mesh.EdgeBridge.Outbox;
 using Microsoft.Extensions.Options;

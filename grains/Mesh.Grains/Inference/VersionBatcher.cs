@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Tensors;
 using Mesh.Grains.Telemetry;
 using Mesh.Inference.Validation;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Telemetry;
 
 namespace Mesh.Grains.Telemetry;
@@ -98,16 +99,19 @@ public sealed class MeshMetrics
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Behind, bool Up)> _peers = new(StringComparer.Ordinal);
-    private (Mesh.Abstractions.Grains.FleetSummary Summary, TimeSpan? OldestSync, DateTimeOffset At)? _fleet;
+    // Swapped whole (a reference), so a collection never reads half of an update.
+    private volatile FleetSnapshot? _fleet;
+
+    private sealed record FleetSnapshot(FleetSummary Summary, TimeSpan? OldestSync, DateTimeOffset At);
 
     /// <summary>What a replicator knows of its peer after a shipping round.</summary>
     public void ReplicationState(string peer, long behind, bool up) => _peers[peer] = (behind, up);
 
     /// <summary>The region's fleet as the fleet summary grain computed it (every few seconds, in one silo).</summary>
-    public void Fleet(Mesh.Abstractions.Grains.FleetSummary summary, TimeSpan? oldestSync) => _fleet = (summary, oldestSync, DateTimeOffset.UtcNow);
+    public void Fleet(FleetSummary summary, TimeSpan? oldestSync) => _fleet = new FleetSnapshot(summary, oldestSync, DateTimeOffset.UtcNow);
 
     // A summary not refreshed for a while belongs to a grain that moved to another silo, which now reports it.
-    private IEnumerable<(Mesh.Abstractions.Grains.FleetSummary Summary, TimeSpan? OldestSync)> FreshFleet() =>
+    private IEnumerable<(FleetSummary Summary, TimeSpan? OldestSync)> FreshFleet() =>
         _fleet is { } f && DateTimeOffset.UtcNow - f.At < TimeSpan.FromSeconds(30) ? [(f.Summary, f.OldestSync)] : [];
 
     public void DeviceSynced(int applied, int duplicates)
