@@ -77,7 +77,10 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
             if (from <= lost.To) events.Add(new DeviceResultsLost(from, lost.To, lost.Reason, now));
         }
         var fresh = batch.Results.Where(r => !State.IsSettled(r.Sequence)).DistinctBy(r => r.Sequence).OrderBy(r => r.Sequence).ToArray();
-        foreach (var chunk in fresh.Chunk(ResultsPerEvent)) events.Add(new DeviceResultsSynced(chunk, now));
+        // Each result's predict context served as a link of the sync span; the events keep the apply span's
+        // context, not 55 more bytes per result.
+        foreach (var chunk in fresh.Chunk(ResultsPerEvent))
+            events.Add(new DeviceResultsSynced(chunk.Select(r => r.TraceParent is null ? r : r with { TraceParent = null }).ToArray(), now));
         if (batch.Reported is { Count: > 0 } reported && reported.Any(p => State.Reported.GetValueOrDefault(p.Key) != p.Value))
         {
             Check(reported, "reported property");

@@ -53,24 +53,21 @@ public sealed class SqliteEventStore : IEventStore
             CREATE TABLE IF NOT EXISTS snapshots (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, schema INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
             """;
         await command.ExecuteNonQueryAsync();
-        // Stores made before events carried a clock stamp get the column (old events read as 0).
+        // Stores made before events carried a clock stamp or a trace context get the columns (old events read as
+        // 0 and none).
+        await AddColumnIfMissingAsync(connection, "hlc", "INTEGER NOT NULL DEFAULT 0");
+        await AddColumnIfMissingAsync(connection, "trace", "TEXT NULL");
+    }
+
+    private static async Task AddColumnIfMissingAsync(SqliteConnection connection, string column, string definition)
+    {
         await using var columns = connection.CreateCommand();
-        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'hlc';";
-        if ((long)(await columns.ExecuteScalarAsync())! == 0)
-        {
-            await using var alter = connection.CreateCommand();
-            alter.CommandText = "ALTER TABLE events ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;";
-            await alter.ExecuteNonQueryAsync();
-        }
-        // ... and before they carried a trace context (old events have none).
-        await using var traceColumn = connection.CreateCommand();
-        traceColumn.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'trace';";
-        if ((long)(await traceColumn.ExecuteScalarAsync())! == 0)
-        {
-            await using var alter = connection.CreateCommand();
-            alter.CommandText = "ALTER TABLE events ADD COLUMN trace TEXT NULL;";
-            await alter.ExecuteNonQueryAsync();
-        }
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = $column;";
+        columns.Parameters.AddWithValue("$column", column);
+        if ((long)(await columns.ExecuteScalarAsync())! > 0) return;
+        await using var alter = connection.CreateCommand();
+        alter.CommandText = $"ALTER TABLE events ADD COLUMN {column} {definition};";
+        await alter.ExecuteNonQueryAsync();
     }
 
     private async Task<SqliteConnection> OpenAsync(bool initialize = true)

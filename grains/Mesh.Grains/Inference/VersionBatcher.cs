@@ -236,8 +236,11 @@ internal sealed class VersionBatcher
     {
         // One span per batch, child of its first request's predict span and linked to the others', so each
         // request's trace reaches the run that served it.
-        using var batchSpan = MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.Batch, ActivityKind.Internal, batch[0].Trace,
-            links: batch.Skip(1).Where(p => p.Trace != default).Select(p => new ActivityLink(p.Trace)));
+        // (Checked first: the links would be built for every batch even when nobody listens.)
+        using var batchSpan = MeshMetrics.Source.HasListeners()
+            ? MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.Batch, ActivityKind.Internal, batch[0].Trace,
+                links: batch.Skip(1).Where(p => p.Trace != default).Select(p => new ActivityLink(p.Trace)))
+            : null;
         batchSpan?.SetTag(MeshTelemetry.Tags.Model, _version.Model);
         batchSpan?.SetTag(MeshTelemetry.Tags.Version, _version.Version);
         batchSpan?.SetTag(MeshTelemetry.Tags.BatchRequests, batch.Sum(p => p.Requests));

@@ -77,7 +77,8 @@ public abstract class ProjectionGrain<TState>(IEventStore store, ILogger logger)
             foreach (var envelope in page)
             {
                 // The fold of an event written in a trace joins that trace, however much later it runs.
-                using var span = envelope.TraceParent is { } traceParent && ActivityContext.TryParse(traceParent, null, out var parent)
+                using var span = envelope.TraceParent is { } traceParent && MeshMetrics.Source.HasListeners()
+                                 && ActivityContext.TryParse(traceParent, null, out var parent)
                     ? MeshMetrics.Source.StartActivity(MeshTelemetry.Spans.EventConsume, ActivityKind.Consumer, parent)
                     : null;
                 span?.SetTag(MeshTelemetry.Tags.ReadModel, Name);

@@ -67,6 +67,20 @@ public class TraceTests(TracedGateway gateway) : IClassFixture<TracedGateway>
     private static Activity One(Activity[] spans, string name) =>
         Assert.Single(spans, s => s.OperationName == name);
 
+    private static string Rows(int rows) =>
+        $$"""{"inputs":[{"name":"input","shape":[{{rows}},64],"datatype":"FP32","data":[{{string.Join(",", new float[rows * 64])}}]}]}""";
+
+    private async Task PostAsync(string model, int rows, string? traceParent)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{model}/infer")
+        {
+            Content = new StringContent(Rows(rows), System.Text.Encoding.UTF8, "application/json"),
+        };
+        if (traceParent is not null) request.Headers.Add("traceparent", traceParent);
+        using var response = await gateway.Http.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task An_http_predict_is_one_trace_from_the_callers_header_through_gateway_grain_batch_and_onnx_runtime()
     {
@@ -74,14 +88,7 @@ public class TraceTests(TracedGateway gateway) : IClassFixture<TracedGateway>
         // A fresh model: its first predict loads the session inside the batch.
         var model = TestModels.UniqueName("traced-http");
         await gateway.App.Services.GetRequiredService<MeshClient>().DeployAsync(model, TestModels.Mlp);
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{model}/infer")
-        {
-            Content = new StringContent($$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""",
-                System.Text.Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("traceparent", caller.Header);
-        using var response = await gateway.Http.SendAsync(request);
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        await PostAsync(model, 1, caller.Header);
 
         var spans = await gateway.TraceAsync(caller.Trace, MeshTelemetry.Spans.OnnxRun, TimeSpan.FromSeconds(10));
         var http = Assert.Single(spans, s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore");
@@ -96,20 +103,6 @@ public class TraceTests(TracedGateway gateway) : IClassFixture<TracedGateway>
         var run = One(spans, MeshTelemetry.Spans.OnnxRun);
         Assert.Equal(batch.SpanId, run.ParentSpanId);
         Assert.Equal(1, run.GetTagItem(MeshTelemetry.Tags.BatchRows));
-    }
-
-    private static string Rows(int rows) =>
-        $$"""{"inputs":[{"name":"input","shape":[{{rows}},64],"datatype":"FP32","data":[{{string.Join(",", new float[rows * 64])}}]}]}""";
-
-    private async Task PostAsync(string model, int rows, string? traceParent)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{model}/infer")
-        {
-            Content = new StringContent(Rows(rows), System.Text.Encoding.UTF8, "application/json"),
-        };
-        if (traceParent is not null) request.Headers.Add("traceparent", traceParent);
-        using var response = await gateway.Http.SendAsync(request);
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -169,8 +162,7 @@ public class TraceTests(TracedGateway gateway) : IClassFixture<TracedGateway>
         using (var client = new HttpClient())
         using (var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{http}/v2/models/mlp/infer"))
         {
-            request.Content = new StringContent($$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", new float[64])}}]}]}""",
-                System.Text.Encoding.UTF8, "application/json");
+            request.Content = new StringContent(Rows(1), System.Text.Encoding.UTF8, "application/json");
             request.Headers.Add("traceparent", caller.Header);
             using var answer = await client.SendAsync(request);
             Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());

@@ -133,6 +133,23 @@ public sealed partial class MeshProcess : IAsyncDisposable
     private static readonly HashSet<int> HandedOut = [];
 
     /// <summary>
+    /// Environment for a silo process of region <paramref name="cluster"/> with one peer region, on free loopback
+    /// ports (the gateway's given), Prometheus on; callers add what their test needs.
+    /// </summary>
+    public static Dictionary<string, string> RegionSiloSettings(string cluster, int gatewayPort, int httpPort, string data, string peer, int peerGateway) => new()
+    {
+        ["Mesh__Silo__ClusterId"] = cluster,
+        ["Mesh__Silo__SiloPort"] = FreePort().ToString(),
+        ["Mesh__Silo__GatewayPort"] = gatewayPort.ToString(),
+        ["Mesh__Gateway__HttpPort"] = httpPort.ToString(),
+        ["Mesh__Gateway__GrpcPort"] = FreePort().ToString(),
+        ["Mesh__Storage__DataDirectory"] = data,
+        ["Mesh__Regions__Peers__0__Name"] = peer,
+        ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peerGateway}",
+        ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
+    };
+
+    /// <summary>
     /// A port free now, for a server a test starts later. Taken below Linux's ephemeral range (32768-60999): a port
     /// the OS handed out (port 0) can be taken meanwhile as the source port of any outgoing connection, which made
     /// a silo fail to bind under parallel tests. Never the same port twice in one test run.

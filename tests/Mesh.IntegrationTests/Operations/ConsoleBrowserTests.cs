@@ -31,25 +31,17 @@ public class ConsoleBrowserTests : IAsyncLifetime
         public string Data { get; } = Path.Combine(Path.GetTempPath(), "mesh-tests", $"console-{name}-{Guid.NewGuid():N}");
         public string Url => $"http://127.0.0.1:{Http}";
 
-        public MeshProcess Start(Region peer, bool sample) => MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
-        {
-            ["Mesh__Silo__ClusterId"] = Name,
-            ["Mesh__Silo__SiloPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Silo__GatewayPort"] = Gateway.ToString(),
-            ["Mesh__Silo__DeploySampleModel"] = sample ? "true" : "false",
-            ["Mesh__Gateway__HttpPort"] = Http.ToString(),
-            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Gateway__ApiKeys__0__Name"] = "viewer",
-            ["Mesh__Gateway__ApiKeys__0__Role"] = "infer",
-            ["Mesh__Gateway__ApiKeys__0__Sha256"] = Hash(InferKey),
-            ["Mesh__Gateway__ApiKeys__1__Name"] = "operator",
-            ["Mesh__Gateway__ApiKeys__1__Role"] = "admin",
-            ["Mesh__Gateway__ApiKeys__1__Sha256"] = Hash(AdminKey),
-            ["Mesh__Storage__DataDirectory"] = Data,
-            ["Mesh__Regions__Peers__0__Name"] = peer.Name,
-            ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peer.Gateway}",
-            ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
-        });
+        public MeshProcess Start(Region peer, bool sample) => MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [],
+            new Dictionary<string, string>(MeshProcess.RegionSiloSettings(Name, Gateway, Http, Data, peer.Name, peer.Gateway))
+            {
+                ["Mesh__Silo__DeploySampleModel"] = sample ? "true" : "false",
+                ["Mesh__Gateway__ApiKeys__0__Name"] = "viewer",
+                ["Mesh__Gateway__ApiKeys__0__Role"] = "infer",
+                ["Mesh__Gateway__ApiKeys__0__Sha256"] = Hash(InferKey),
+                ["Mesh__Gateway__ApiKeys__1__Name"] = "operator",
+                ["Mesh__Gateway__ApiKeys__1__Role"] = "admin",
+                ["Mesh__Gateway__ApiKeys__1__Sha256"] = Hash(AdminKey),
+            });
 
         public Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
             MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{Gateway}", "--cluster", Name]);

@@ -43,20 +43,13 @@ public class RegionProcessTests : IAsyncLifetime
         public string Data { get; }
         public int Gateway => Front.Port;
 
-        public MeshProcess Start(Region peer) => MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
-        {
-            ["Mesh__Silo__ClusterId"] = Name,
-            ["Mesh__Silo__SiloPort"] = SiloPort.ToString(),
-            ["Mesh__Silo__GatewayPort"] = Gateway.ToString(),
-            ["Mesh__Silo__GatewayListenPort"] = _gatewayListen.ToString(),
-            ["Mesh__Silo__DeploySampleModel"] = "false",
-            ["Mesh__Gateway__HttpPort"] = Http.ToString(),
-            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Storage__DataDirectory"] = Data,
-            ["Mesh__Regions__Peers__0__Name"] = peer.Name,
-            ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peer.Gateway}",
-            ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
-        });
+        public MeshProcess Start(Region peer) => MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [],
+            new Dictionary<string, string>(MeshProcess.RegionSiloSettings(Name, Gateway, Http, Data, peer.Name, peer.Gateway))
+            {
+                ["Mesh__Silo__SiloPort"] = SiloPort.ToString(),
+                ["Mesh__Silo__GatewayListenPort"] = _gatewayListen.ToString(),
+                ["Mesh__Silo__DeploySampleModel"] = "false",
+            });
 
         public Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
             MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{Gateway}", "--cluster", Name]);
