@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Hosting;
@@ -98,6 +99,16 @@ public static class MeshSiloHosting
             {
                 // Orleans' own meter sits beside the mesh's, so one scrape shows both.
                 metrics.AddMeter(MeshTelemetry.MeterName, "Microsoft.Orleans");
+                // AddMeter matches by name across the process; both meters come from this host's IMeterFactory, so
+                // instruments of any other factory (a second silo hosted in the same process) are dropped: they would
+                // add that silo's figures to these, and its shutdown would end these metric streams.
+                ((IDeferredMeterProviderBuilder)metrics).Configure((services, provider) =>
+                {
+                    var meters = services.GetRequiredService<IMeterFactory>();
+                    provider.AddView(instrument => instrument.Meter.Scope is IMeterFactory owner && !ReferenceEquals(owner, meters)
+                        ? MetricStreamConfiguration.Drop
+                        : null);
+                });
                 if (telemetry.Prometheus.Enabled) metrics.AddPrometheusExporter();
                 if (telemetry.Uses("console")) metrics.AddConsoleExporter();
                 if (telemetry.Uses("otlp")) metrics.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });

@@ -81,6 +81,34 @@ public partial class MetricsEndpointTests(OpenGateway gateway)
     }
 
     [Fact]
+    public async Task A_second_silo_in_the_process_neither_shows_in_this_scrape_nor_empties_it_when_it_stops()
+    {
+        // A silo scrapes only its own meter factory's instruments: another silo hosted in the same
+        // process (as tests and embedding applications do) has instruments of the same names.
+        var other = new OpenGateway();
+        await other.InitializeAsync();
+        var otherModel = TestModels.UniqueName("other-silo");
+        try
+        {
+            await other.App.Services.GetRequiredService<MeshClient>().DeployAsync(otherModel, TestModels.Mlp);
+            Assert.Equal(HttpStatusCode.OK, (await other.Http.PostJsonAsync($"/v2/models/{otherModel}/infer", Infer)).Status);
+            Assert.Contains($"mesh_model=\"{otherModel}\"", await other.Http.GetStringAsync("/metrics"));
+        }
+        finally
+        {
+            await other.DisposeAsync();
+        }
+
+        var model = TestModels.UniqueName("this-silo");
+        await gateway.App.Services.GetRequiredService<MeshClient>().DeployAsync(model, TestModels.Mlp);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", Infer)).Status);
+        var text = await gateway.Http.GetStringAsync("/metrics");
+        Assert.DoesNotContain(otherModel, text);
+        Assert.Matches($"mesh_predict_requests_total\\{{[^}}]*mesh_model=\"{model}\"[^}}]*\\}} 1", text);
+        Assert.Contains("orleans_", text);
+    }
+
+    [Fact]
     public async Task A_full_queue_answers_429_with_retry_after()
     {
         var mesh = gateway.App.Services.GetRequiredService<MeshClient>();

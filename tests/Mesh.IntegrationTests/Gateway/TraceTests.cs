@@ -19,8 +19,7 @@ public sealed class TracedGateway : GatewayFixture, IDisposable
 
     public TracedGateway()
     {
-        // Request spans as the silo takes them: not for scrapes, whose collection would otherwise run inside the
-        // exporter's suppressed scope and come out empty (seen when this ran beside the metrics tests).
+        // Request spans as the silo takes them (the silo's own tracing leaves out scrapes too).
         _tracing = Sdk.CreateTracerProviderBuilder()
             .AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments("/metrics"))
             .AddSource(MeshTelemetry.SourceName, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
