@@ -106,6 +106,13 @@ public sealed class EdgeBridgeOptions
     /// </summary>
     public string? ArtifactPublicKey { get; set; }
 
+    /// <summary>
+    /// OTLP collector (gRPC, or HTTP/protobuf with OTEL_EXPORTER_OTLP_PROTOCOL) that receives the bridge's spans, so the
+    /// edge half of a trace is seen next to the mesh's; empty: the spans are kept to the bridge (their contexts still
+    /// travel with the results). Spans made offline are lost, not queued: the outbox is for results.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
+
     /// <summary>Longest a fallback predict may take at the region.</summary>
     public TimeSpan FallbackTimeout { get; set; } = TimeSpan.FromSeconds(5);
     public OutboxOptions Outbox { get; set; } = new();
@@ -122,6 +129,8 @@ public sealed class EdgeBridgeOptions
             yield return $"{Section}:{nameof(Token)} must be the device's sync token when {Section}:{nameof(MeshUrl)} is set";
         if (!string.IsNullOrEmpty(ArtifactPublicKey) && !File.Exists(ArtifactPublicKey))
             yield return $"{Section}:{nameof(ArtifactPublicKey)}: no file at '{ArtifactPublicKey}'";
+        if (!string.IsNullOrEmpty(OtlpEndpoint) && !(Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))
+            yield return $"{Section}:{nameof(OtlpEndpoint)} must be an http:// or https:// URI, e.g. http://collector:4317 (was '{OtlpEndpoint}')";
         if (HttpPort is < 0 or > 65535) yield return $"{Section}:{nameof(HttpPort)} must be a port from 0 to 65535 (was {HttpPort})";
         for (var i = 0; i < Models.Count; i++)
         {

@@ -19,6 +19,7 @@ public static class EdgeBridgeHosting
         if (errors.Count > 0) throw new OptionsValidationException(EdgeBridgeOptions.Section, typeof(EdgeBridgeOptions), errors);
         builder.Services.AddOptions<EdgeBridgeOptions>().BindConfiguration(EdgeBridgeOptions.Section);
         EdgeTelemetry.Start();
+        builder.AddEdgeTracing(options);
 
         // Loopback only: the local API is for the device's own sensors and apps.
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.HttpPort));

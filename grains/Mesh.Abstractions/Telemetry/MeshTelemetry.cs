@@ -10,6 +10,9 @@ public static class MeshTelemetry
     public const string MeterName = "Mesh";
     /// <summary>The edge bridge's ActivitySource.</summary>
     public const string EdgeSourceName = "Mesh.Edge";
+    /// <summary>service.name of a silo's and of an edge bridge's telemetry, as a collector shows them.</summary>
+    public const string SiloServiceName = "mesh-silo";
+    public const string EdgeServiceName = "mesh-edge";
 
     public static class Spans
     {
@@ -67,6 +70,8 @@ public static class MeshTelemetry
         public const string ColdStart = "mesh.cold_start";
         public const string Outcome = "mesh.outcome";
         public const string Silo = "mesh.silo";
+        /// <summary>The region (cluster) a silo serves; a resource attribute of its telemetry.</summary>
+        public const string Region = "mesh.region";
         public const string Caller = "mesh.caller";
         public const string ErrorType = "error.type";
         public const string ShadowVersion = "mesh.shadow.version";

@@ -31,8 +31,8 @@ public sealed class TelemetryOptions : IValidatedOptions
         }
         if (Prometheus.Enabled && !Prometheus.Path.StartsWith('/'))
             yield return $"{Section}:{nameof(Prometheus)}:{nameof(PrometheusOptions.Path)} must start with '/' (was '{Prometheus.Path}')";
-        if (!string.IsNullOrEmpty(OtlpEndpoint) && !Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out _))
-            yield return $"{Section}:{nameof(OtlpEndpoint)} must be an absolute URI (was '{OtlpEndpoint}')";
+        if (!string.IsNullOrEmpty(OtlpEndpoint) && !(Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))
+            yield return $"{Section}:{nameof(OtlpEndpoint)} must be an http:// or https:// URI, e.g. http://collector:4317 (was '{OtlpEndpoint}')";
     }
 }
 

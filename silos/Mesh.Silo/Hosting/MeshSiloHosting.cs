@@ -8,6 +8,7 @@ using Mesh.Storage.Azure;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Mesh.Silo.Hosting;
@@ -53,14 +54,14 @@ public static class MeshSiloHosting
         });
 
         builder.AddMeshGateway(gateway);
-        builder.AddMeshTelemetry(telemetry);
+        builder.AddMeshTelemetry(telemetry, silo);
         builder.Services.AddHostedService<SampleModelSeeder>();
         builder.Services.AddHostedService<ReadyReporter>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;
     }
 
-    private static void AddMeshTelemetry(this IHostApplicationBuilder builder, TelemetryOptions telemetry)
+    private static void AddMeshTelemetry(this IHostApplicationBuilder builder, TelemetryOptions telemetry, SiloOptions silo)
     {
         // Every log line carries the trace and span it was written in (as scopes; the JSON console writes them).
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
@@ -87,6 +88,10 @@ public static class MeshSiloHosting
         }
         var otlpEndpoint = string.IsNullOrEmpty(telemetry.OtlpEndpoint) ? null : new Uri(telemetry.OtlpEndpoint);
         builder.Services.AddOpenTelemetry()
+            // A collector tells silos from bridges, and one region's silos from another's, by these.
+            .ConfigureResource(resource => resource
+                .AddService(MeshTelemetry.SiloServiceName, serviceInstanceId: $"{silo.ClusterId}/{Environment.MachineName}:{silo.SiloPort}")
+                .AddAttributes([new(MeshTelemetry.Tags.Region, silo.ClusterId)]))
             .WithTracing(tracing =>
             {
                 // HTTP and gRPC requests (with the caller's traceparent header), then the mesh's own spans and Orleans'.
