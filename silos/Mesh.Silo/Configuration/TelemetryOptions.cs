@@ -17,6 +17,12 @@ public sealed class TelemetryOptions : IValidatedOptions
     /// <summary>Write logs as JSON lines with their scopes (trace id, span id) instead of the plain console format.</summary>
     public bool JsonLogs { get; set; }
 
+    /// <summary>
+    /// Serve the Orleans Dashboard (grains per type and silo, their call rates and latencies, silos, reminders) at
+    /// /dashboard on the HTTP gateway, behind an admin key. Off by default: its profiler is a filter on every grain call.
+    /// </summary>
+    public bool OrleansDashboard { get; set; }
+
     /// <summary>Serve the metrics in Prometheus text format on the HTTP gateway.</summary>
     public PrometheusOptions Prometheus { get; set; } = new();
 

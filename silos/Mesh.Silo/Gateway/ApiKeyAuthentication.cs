@@ -32,16 +32,31 @@ public sealed class ApiKeyAuthenticationHandler(
         var header = Request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(header))
             return Task.FromResult(AuthenticateResult.NoResult());
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        if (PresentedKey(header) is not { } key)
             return Task.FromResult(AuthenticateResult.Fail("the Authorization header must be 'Bearer <key>'"));
 
-        var presented = ApiKeys.HashBytes(header["Bearer ".Length..].Trim());
-        foreach (var key in keys)
+        var presented = ApiKeys.HashBytes(key);
+        foreach (var known in keys)
         {
-            if (CryptographicOperations.FixedTimeEquals(presented, Convert.FromHexString(key.Sha256)))
-                return Task.FromResult(Success(key.Name, key.Role));
+            if (CryptographicOperations.FixedTimeEquals(presented, Convert.FromHexString(known.Sha256)))
+                return Task.FromResult(Success(known.Name, known.Role));
         }
         return Task.FromResult(AuthenticateResult.Fail(Unknown));
+    }
+
+    /// <summary>
+    /// The key in <c>Bearer &lt;key&gt;</c>, or a browser's <c>Basic</c> credentials with the key as the password (the
+    /// user name is not read); null for anything else.
+    /// </summary>
+    private static string? PresentedKey(string header)
+    {
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return header["Bearer ".Length..].Trim();
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)) return null;
+        Span<byte> decoded = stackalloc byte[256];
+        if (!Convert.TryFromBase64String(header["Basic ".Length..].Trim(), decoded, out var length)) return null;
+        var credentials = System.Text.Encoding.UTF8.GetString(decoded[..length]);
+        var colon = credentials.IndexOf(':');
+        return colon < 0 ? null : credentials[(colon + 1)..];
     }
 
     private AuthenticateResult Success(string name, string role)
@@ -55,7 +70,10 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.Headers.WWWAuthenticate = "Bearer";
+        // A page a person opens (the Orleans Dashboard) asks the browser for the key; API callers are told "Bearer".
+        Response.Headers.WWWAuthenticate = Context.GetEndpoint()?.Metadata.GetMetadata<BrowserLogin>() is null
+            ? "Bearer"
+            : "Basic realm=\"Mesh (user: any, password: an admin key)\", charset=\"UTF-8\"";
         var result = await HandleAuthenticateOnceSafeAsync();
         await GatewayErrors.WriteAsync(Context, StatusCodes.Status401Unauthorized, result.Failure?.Message ?? Missing);
     }
@@ -64,3 +82,6 @@ public sealed class ApiKeyAuthenticationHandler(
         GatewayErrors.WriteAsync(Context, StatusCodes.Status403Forbidden,
             $"the key '{Context.User.Identity?.Name}' has the role '{Context.User.FindFirstValue(ClaimTypes.Role)}'; this call needs '{GatewayRoles.Admin}'");
 }
+
+/// <summary>Marks endpoints a person opens in a browser: a refusal asks for the key with HTTP Basic.</summary>
+public sealed class BrowserLogin;

@@ -10,6 +10,7 @@ using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Orleans.Dashboard;
 
 namespace Mesh.Silo.Hosting;
 
@@ -51,6 +52,7 @@ public static class MeshSiloHosting
                     o.GatewayListeningEndpoint = new System.Net.IPEndPoint(o.SiloListeningEndpoint?.Address ?? o.AdvertisedIPAddress, listen));
             }
             orleans.AddMeshServing();
+            if (telemetry.OrleansDashboard) orleans.AddDashboard();
         });
 
         builder.AddMeshGateway(gateway);

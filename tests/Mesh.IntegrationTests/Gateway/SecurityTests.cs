@@ -10,7 +10,10 @@ using Mesh.Client.Grpc;
 
 namespace Mesh.IntegrationTests.Gateway;
 
-/// <summary>A gateway with an infer key, an admin key and a rate limit of 5 requests a second per key.</summary>
+/// <summary>
+/// A gateway with an infer key, an admin key and a rate limit of 5 requests a second per key; the Orleans Dashboard
+/// is on (admin only).
+/// </summary>
 public sealed class SecuredGateway() : GatewayFixture(new Dictionary<string, string?>
 {
     ["Mesh:Gateway:ApiKeys:0:Name"] = "app",
@@ -23,6 +26,7 @@ public sealed class SecuredGateway() : GatewayFixture(new Dictionary<string, str
     ["Mesh:Gateway:ApiKeys:2:Sha256"] = ApiKeys.Hash(BurstyKey),
     ["Mesh:Gateway:ApiKeys:2:Role"] = "infer",
     ["Mesh:Gateway:RateLimit:PermitsPerSecond"] = "5",
+    ["Mesh:Telemetry:OrleansDashboard"] = "true",
 })
 {
     public const string InferKey = "infer-key-0123456789";

@@ -15,7 +15,10 @@ namespace Mesh.IntegrationTests.Operations;
 [Trait("Category", "Process"), Trait("Category", "Browser")]
 public class ConsoleBrowserTests : IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
+    public const string Chromium = "/usr/bin/chromium";
+
+    // The machine's network is closed: without these, chromium keeps dialling Google's hosts.
+    public static readonly string[] ChromiumArgs = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private const string InferKey = "mesh_console_test_infer_key";
     private const string AdminKey = "mesh_console_test_admin_key";
@@ -138,8 +141,7 @@ public class ConsoleBrowserTests : IAsyncLifetime
         {
             ExecutablePath = Chromium,
             Headless = true,
-            // The machine's network is closed: without these, chromium keeps dialling Google's hosts.
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            Args = ChromiumArgs,
         });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1100 } });
         await page.GotoAsync(_east.Url + "/console");
