@@ -46,6 +46,7 @@ public sealed class Suite(TimeSpan level)
         _report.Append(await RegionsBenchmark.RunAsync(level * 3));
         _report.Append(OptimizationBenchmark.Run(MiniLm(), level / 3));
         _report.Append(await EdgeBenchmark.RunAsync(level, level < TimeSpan.FromSeconds(2) ? 100_000 : 1_000_000));
+        _report.Append(await DashboardOverheadAsync());
 
         var header = new StringBuilder();
         header.AppendLine("# Benchmarks");
@@ -63,6 +64,52 @@ public sealed class Suite(TimeSpan level)
         foreach (var t in _targets) header.AppendLine($"| {t.Target} | {t.Measured} | {(t.Met ? "yes" : "**no**")} | {t.Note} |");
         header.AppendLine();
         return header.Append(_report).ToString();
+    }
+
+    /// <summary>
+    /// What the Orleans Dashboard's grain call profiler costs a predict: the MLP through the SDK on a silo without it
+    /// and on one with it, alternating, in the same run.
+    /// </summary>
+    public async Task<string> DashboardOverheadAsync(int rounds = 2)
+    {
+        var model = MlpModel.Build();
+        var request = new PredictRequest("bench-mlp", [NamedTensor.Create(MlpModel.InputName, [1, 64], MlpModel.SampleInput(1))]);
+        int[] levels = [1, 64];
+        var figures = new Dictionary<(bool Dashboard, int Concurrency), List<BenchResult>>();
+        for (var round = 0; round < rounds; round++)
+        {
+            foreach (var dashboard in new[] { false, true })
+            {
+                using var silo = StartSilo(out var gatewayPort, out _, out _,
+                    new Dictionary<string, string> { ["Mesh__Telemetry__OrleansDashboard"] = dashboard ? "true" : "false" });
+                await silo.WaitForAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
+                using var host = await ConnectAsync(gatewayPort);
+                var mesh = host.Services.GetRequiredService<MeshClient>();
+                await mesh.DeployAsync("bench-mlp", model);
+                foreach (var result in await MeshLevelsAsync(dashboard ? "sdk, dashboard on" : "sdk, dashboard off", levels, 1, () => mesh.PredictAsync(request)))
+                {
+                    var key = (dashboard, result.Concurrency);
+                    if (!figures.TryGetValue(key, out var list)) figures[key] = list = [];
+                    list.Add(result);
+                }
+            }
+        }
+
+        var text = new StringBuilder();
+        text.AppendLine("## Orleans Dashboard overhead (`Mesh:Telemetry:OrleansDashboard`, MLP via the SDK)");
+        text.AppendLine();
+        text.AppendLine($"Silos without and with the dashboard, alternating, {rounds} rounds of {level.TotalSeconds:F0} s a level; the better round of each is shown.");
+        text.AppendLine();
+        text.AppendLine("| concurrency | rows/s off | rows/s on | on / off | p50 ms off | p50 ms on |");
+        text.AppendLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var concurrency in levels)
+        {
+            var off = figures[(false, concurrency)].MaxBy(r => r.RowsPerSecond)!;
+            var on = figures[(true, concurrency)].MaxBy(r => r.RowsPerSecond)!;
+            text.AppendLine($"| {concurrency} | {off.RowsPerSecond:F0} | {on.RowsPerSecond:F0} | {Ratio(on.RowsPerSecond, off.RowsPerSecond)} | {off.P50Ms:F3} | {on.P50Ms:F3} |");
+        }
+        text.AppendLine();
+        return text.ToString();
     }
 
     private sealed record Transports(MeshClient Sdk, MeshHttpClient Http, GRPCInferenceService.GRPCInferenceServiceClient Grpc);
@@ -236,12 +283,12 @@ public sealed class Suite(TimeSpan level)
 
     // ------------------------------------------------------------------ setup
 
-    private ChildProcess StartSilo(out int gatewayPort, out int httpPort, out int grpcPort)
+    private ChildProcess StartSilo(out int gatewayPort, out int httpPort, out int grpcPort, IReadOnlyDictionary<string, string>? settings = null)
     {
         gatewayPort = ChildProcess.FreePort();
         httpPort = ChildProcess.FreePort();
         grpcPort = ChildProcess.FreePort();
-        return new ChildProcess(Paths.Built("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        return new ChildProcess(Paths.Built("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
         {
             ["Mesh__Silo__SiloPort"] = ChildProcess.FreePort().ToString(),
             ["Mesh__Silo__GatewayPort"] = gatewayPort.ToString(),
