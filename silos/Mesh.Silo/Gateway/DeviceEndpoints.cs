@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using Mesh.Abstractions.Errors;
-using Mesh.Abstractions.Telemetry;
-using Mesh.Grains.Telemetry;
 using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Protocol;
+using Mesh.Abstractions.Telemetry;
 using Mesh.Client;
 using Mesh.Grains.Storage;
+using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Silo.Gateway;

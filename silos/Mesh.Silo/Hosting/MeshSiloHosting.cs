@@ -80,15 +80,19 @@ public static class MeshSiloHosting
             });
         }
         if (telemetry.Exporters.Count == 0 && !telemetry.Prometheus.Enabled) return;
+        // Logs, traces and metrics go to the same collector; unset, OpenTelemetry's default (or its environment) applies.
+        void Otlp(OpenTelemetry.Exporter.OtlpExporterOptions o)
+        {
+            if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint)) o.Endpoint = new Uri(telemetry.OtlpEndpoint);
+        }
         if (telemetry.Uses("otlp"))
         {
             builder.Logging.AddOpenTelemetry(logs =>
             {
                 logs.IncludeFormattedMessage = true;
-                logs.AddOtlpExporter(o => { if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint)) o.Endpoint = new Uri(telemetry.OtlpEndpoint); });
+                logs.AddOtlpExporter(Otlp);
             });
         }
-        var otlpEndpoint = string.IsNullOrEmpty(telemetry.OtlpEndpoint) ? null : new Uri(telemetry.OtlpEndpoint);
         builder.Services.AddOpenTelemetry()
             // A collector tells silos from bridges, and one region's silos from another's, by these.
             .ConfigureResource(resource => resource
@@ -100,7 +104,7 @@ public static class MeshSiloHosting
                 tracing.AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments(telemetry.Prometheus.Path));
                 tracing.AddSource(MeshTelemetry.SourceName, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application");
                 if (telemetry.Uses("console")) tracing.AddConsoleExporter();
-                if (telemetry.Uses("otlp")) tracing.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
+                if (telemetry.Uses("otlp")) tracing.AddOtlpExporter(Otlp);
             })
             .WithMetrics(metrics =>
             {
@@ -118,7 +122,7 @@ public static class MeshSiloHosting
                 });
                 if (telemetry.Prometheus.Enabled) metrics.AddPrometheusExporter();
                 if (telemetry.Uses("console")) metrics.AddConsoleExporter();
-                if (telemetry.Uses("otlp")) metrics.AddOtlpExporter(o => { if (otlpEndpoint is not null) o.Endpoint = otlpEndpoint; });
+                if (telemetry.Uses("otlp")) metrics.AddOtlpExporter(Otlp);
             });
     }
 

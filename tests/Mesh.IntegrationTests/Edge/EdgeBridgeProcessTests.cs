@@ -72,23 +72,14 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
     {
         var registered = await Mesh(["devices", "register", device, "--home", "local", .. models.SelectMany(m => new[] { "--model", m })]);
         Assert.True(registered.ExitCode == 0, registered.Stderr);
-        return registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
+        return MeshProcess.DeviceToken(registered.Stdout);
     }
 
     private async Task<Bridge> StartBridgeAsync(string device, string? token, string data, Dictionary<string, string>? settings = null)
     {
         var http = MeshProcess.FreePort();
-        var environment = new Dictionary<string, string>
-        {
-            ["Mesh__Edge__DeviceId"] = device,
-            ["Mesh__Edge__DataDirectory"] = data,
-            ["Mesh__Edge__HttpPort"] = http.ToString(),
-            ["Mesh__Edge__Models__0__Name"] = "mlp",
-            ["Mesh__Edge__Models__0__Path"] = TestModels.PathOf("mlp-small.onnx"),
-            ["Mesh__Edge__Sync__Interval"] = "00:00:00.100",
-            ["Mesh__Edge__Sync__MaxBackoff"] = "00:00:01",
-        };
-        if (token is not null) (environment["Mesh__Edge__MeshUrl"], environment["Mesh__Edge__Token"]) = (MeshUrl, token);
+        var environment = MeshProcess.EdgeBridgeSettings(device, data, http, token is null ? null : MeshUrl, token);
+        environment["Mesh__Edge__Sync__MaxBackoff"] = "00:00:01";
         foreach (var (key, value) in settings ?? []) environment[key] = value;
         var process = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], environment);
         await process.WaitForOutputAsync("Mesh edge bridge ready:", StartTimeout);

@@ -144,17 +144,8 @@ public class TraceTests(TracedGateway gateway) : IClassFixture<TracedGateway>
         var registered = await mesh.RegisterDeviceAsync(device, new DeviceRegistration("local", ["mlp"]));
         var data = Path.Combine(gateway.DataDirectory, "bridge-" + device);
         var http = MeshProcess.FreePort();
-        await using var bridge = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], new Dictionary<string, string>
-        {
-            ["Mesh__Edge__DeviceId"] = device,
-            ["Mesh__Edge__Token"] = registered.Token!,
-            ["Mesh__Edge__MeshUrl"] = gateway.BaseAddress.ToString(),
-            ["Mesh__Edge__DataDirectory"] = data,
-            ["Mesh__Edge__HttpPort"] = http.ToString(),
-            ["Mesh__Edge__Models__0__Name"] = "mlp",
-            ["Mesh__Edge__Models__0__Path"] = TestModels.PathOf("mlp-small.onnx"),
-            ["Mesh__Edge__Sync__Interval"] = "00:00:00.100",
-        });
+        await using var bridge = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [],
+            MeshProcess.EdgeBridgeSettings(device, data, http, gateway.BaseAddress.ToString(), registered.Token));
         await bridge.WaitForOutputAsync("Mesh edge bridge ready:", TimeSpan.FromSeconds(60));
 
         var caller = CallerContext();

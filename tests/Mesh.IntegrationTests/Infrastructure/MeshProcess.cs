@@ -150,6 +150,30 @@ public sealed partial class MeshProcess : IAsyncDisposable
     };
 
     /// <summary>
+    /// Environment for an edge bridge process running the small MLP as "mlp" from <paramref name="data"/>, its local
+    /// API on <paramref name="httpPort"/>, syncing every 100 ms to <paramref name="meshUrl"/> when given (offline
+    /// otherwise); callers add what their test needs.
+    /// </summary>
+    public static Dictionary<string, string> EdgeBridgeSettings(string device, string data, int httpPort, string? meshUrl = null, string? token = null)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["Mesh__Edge__DeviceId"] = device,
+            ["Mesh__Edge__DataDirectory"] = data,
+            ["Mesh__Edge__HttpPort"] = httpPort.ToString(),
+            ["Mesh__Edge__Models__0__Name"] = "mlp",
+            ["Mesh__Edge__Models__0__Path"] = TestModels.PathOf("mlp-small.onnx"),
+            ["Mesh__Edge__Sync__Interval"] = "00:00:00.100",
+        };
+        if (meshUrl is not null) (settings["Mesh__Edge__MeshUrl"], settings["Mesh__Edge__Token"]) = (meshUrl, token ?? "");
+        return settings;
+    }
+
+    /// <summary>The sync token in what `mesh devices register` printed.</summary>
+    public static string DeviceToken(string registerOutput) =>
+        registerOutput.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
+
+    /// <summary>
     /// A port free now, for a server a test starts later. Taken below Linux's ephemeral range (32768-60999): a port
     /// the OS handed out (port 0) can be taken meanwhile as the source port of any outgoing connection, which made
     /// a silo fail to bind under parallel tests. Never the same port twice in one test run.

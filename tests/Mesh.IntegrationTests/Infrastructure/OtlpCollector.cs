@@ -31,7 +31,8 @@ public sealed class OtlpCollector : IAsyncDisposable
     public string Endpoint => $"http://127.0.0.1:{Port}";
     public IReadOnlyCollection<ReceivedSpan> Spans => _received.Spans;
     public IReadOnlyCollection<(string Service, string Name)> Metrics => _received.Metrics;
-    public IReadOnlyCollection<(string Service, string Body, string TraceId)> Logs => _received.Logs;
+    /// <summary>The service of each log record received.</summary>
+    public IReadOnlyCollection<string> Logs => _received.Logs;
 
     private OtlpCollector()
     {
@@ -77,7 +78,7 @@ public sealed class OtlpCollector : IAsyncDisposable
     {
         public ConcurrentQueue<ReceivedSpan> Spans { get; } = new();
         public ConcurrentQueue<(string, string)> Metrics { get; } = new();
-        public ConcurrentQueue<(string, string, string)> Logs { get; } = new();
+        public ConcurrentQueue<string> Logs { get; } = new();
     }
 
     private static Dictionary<string, string> Attributes(IEnumerable<KeyValue> attributes) =>
@@ -134,8 +135,7 @@ public sealed class OtlpCollector : IAsyncDisposable
             foreach (var resourceLogs in request.ResourceLogs)
             {
                 var service = ServiceOf(Attributes(resourceLogs.Resource?.Attributes ?? []));
-                foreach (var log in resourceLogs.ScopeLogs.SelectMany(s => s.LogRecords))
-                    received.Logs.Enqueue((service, log.Body is null ? "" : Text(log.Body), Hex(log.TraceId)));
+                foreach (var _ in resourceLogs.ScopeLogs.SelectMany(s => s.LogRecords)) received.Logs.Enqueue(service);
             }
             return Task.FromResult(new ExportLogsServiceResponse());
         }

@@ -117,7 +117,7 @@ public class ConsoleBrowserTests : IAsyncLifetime
         await PredictAsync(westHttp, 15);
         var registered = await _east.Mesh("devices", "register", "cam-1", "--home", "east", "--model", "mlp");
         Assert.True(registered.ExitCode == 0, registered.Stderr);
-        var token = registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
+        var token = MeshProcess.DeviceToken(registered.Stdout);
         using (var sync = new HttpRequestMessage(HttpMethod.Post, "/v2/devices/cam-1/sync"))
         {
             sync.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -70,20 +70,11 @@ public class OtlpExportTests
             await silo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
             var registered = await MeshProcess.RunCliAsync("devices", "register", "otlp-cam", "--home", "local", "--model", "mlp", "--gateway", $"127.0.0.1:{gateway}");
             Assert.True(registered.ExitCode == 0, registered.Stderr);
-            var token = registered.Stdout.Split(' ', '\n').Single(w => w.StartsWith("mesh_", StringComparison.Ordinal)).Trim();
             var bridgeHttp = MeshProcess.FreePort();
-            await using var bridge = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], new Dictionary<string, string>(QuickExport)
-            {
-                ["Mesh__Edge__DeviceId"] = "otlp-cam",
-                ["Mesh__Edge__Token"] = token,
-                ["Mesh__Edge__MeshUrl"] = $"http://127.0.0.1:{http}",
-                ["Mesh__Edge__DataDirectory"] = Path.Combine(root, "bridge"),
-                ["Mesh__Edge__HttpPort"] = bridgeHttp.ToString(),
-                ["Mesh__Edge__Models__0__Name"] = "mlp",
-                ["Mesh__Edge__Models__0__Path"] = TestModels.PathOf("mlp-small.onnx"),
-                ["Mesh__Edge__Sync__Interval"] = "00:00:00.100",
-                ["Mesh__Edge__OtlpEndpoint"] = collector.Endpoint,
-            });
+            var bridgeSettings = MeshProcess.EdgeBridgeSettings("otlp-cam", Path.Combine(root, "bridge"), bridgeHttp, $"http://127.0.0.1:{http}", MeshProcess.DeviceToken(registered.Stdout));
+            bridgeSettings["Mesh__Edge__OtlpEndpoint"] = collector.Endpoint;
+            foreach (var (key, value) in QuickExport) bridgeSettings[key] = value;
+            await using var bridge = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], bridgeSettings);
             await bridge.WaitForOutputAsync("Mesh edge bridge ready:", StartTimeout);
 
             // A predict at the region: the request, the grain's predict, its batch and the ONNX Runtime run, one tree.
@@ -130,7 +121,7 @@ public class OtlpExportTests
             while (watch.Elapsed < TimeSpan.FromSeconds(15) && !collector.Metrics.Any(m => m.Name == MeshTelemetry.Instruments.PredictRequests))
                 await Task.Delay(100);
             Assert.Contains(collector.Metrics, m => m.Service == MeshTelemetry.SiloServiceName && m.Name == MeshTelemetry.Instruments.PredictRequests);
-            Assert.Contains(collector.Logs, l => l.Service == MeshTelemetry.SiloServiceName);
+            Assert.Contains(collector.Logs, service => service == MeshTelemetry.SiloServiceName);
         }
         finally
         {
