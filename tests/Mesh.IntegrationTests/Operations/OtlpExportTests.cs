@@ -80,14 +80,22 @@ public class OtlpExportTests
             // A predict at the region: the request, the grain's predict, its batch and the ONNX Runtime run, one tree.
             var atRegion = CallerHeader(out var regionTrace);
             await PostAsync($"http://127.0.0.1:{http}/v2/models/mlp/infer", atRegion);
-            var regionSpans = await collector.WaitForSpansAsync(
-                spans => spans.Any(s => s.TraceId == regionTrace && s.Name == MeshTelemetry.Spans.OnnxRun), TimeSpan.FromSeconds(30), "the region predict's ONNX Runtime run");
+            // Spans end inner first and leave in separate export batches, so the wait is for the whole tree: the
+            // ONNX Runtime run can arrive a batch before the predict and the request that enclose it.
+            var callerSpan = atRegion.Split('-')[2];
+            var regionSpans = await collector.WaitForSpansAsync(spans =>
+            {
+                var tree = spans.Where(s => s.TraceId == regionTrace).ToArray();
+                return tree.Any(s => s.Name == MeshTelemetry.Spans.OnnxRun) && tree.Any(s => s.Name == MeshTelemetry.Spans.Predict)
+                    && tree.Any(s => s.Name == MeshTelemetry.Spans.Batch) && tree.Any(s => s.ParentSpanId == callerSpan)
+                    && Orphans(spans, regionTrace, callerSpan).Length == 0;
+            }, TimeSpan.FromSeconds(30), "the region predict's tree (request, predict, batch, ONNX Runtime run)");
             var region = regionSpans.Where(s => s.TraceId == regionTrace).ToArray();
             Assert.All(region, s => Assert.Equal(MeshTelemetry.SiloServiceName, s.Service));
             Assert.Contains(region, s => s.Name == MeshTelemetry.Spans.Predict);
             Assert.Contains(region, s => s.Name == MeshTelemetry.Spans.Batch);
-            Assert.Contains(region, s => s.ParentSpanId == atRegion.Split('-')[2] && s.Attributes.ContainsKey("http.request.method"));
-            Assert.Empty(Orphans(regionSpans, regionTrace, atRegion.Split('-')[2]));
+            Assert.Contains(region, s => s.ParentSpanId == callerSpan && s.Attributes.ContainsKey("http.request.method"));
+            Assert.Empty(Orphans(regionSpans, regionTrace, callerSpan));
             Assert.Equal("local", region[0].Resource[MeshTelemetry.Tags.Region]);
 
             // A predict on the device: its span comes from the bridge; the sync that carries its result is one trace
@@ -97,8 +105,13 @@ public class OtlpExportTests
             var spans = await collector.WaitForSpansAsync(all =>
             {
                 var send = all.FirstOrDefault(s => s.Name == MeshTelemetry.Spans.EdgeSync && s.Links.Any(l => l.TraceId == deviceTrace));
-                return send is not null && all.Any(s => s.TraceId == send.TraceId && s.Name == MeshTelemetry.Spans.EventConsume);
-            }, TimeSpan.FromSeconds(30), "the device result's sync down to a read model");
+                var edgePredict = all.FirstOrDefault(s => s.TraceId == deviceTrace && s.Name == MeshTelemetry.Spans.EdgePredict);
+                return send is not null && edgePredict is not null && all.Any(s => s.SpanId == edgePredict.ParentSpanId)
+                    && all.Any(s => s.TraceId == send.TraceId && s.Name == MeshTelemetry.Spans.EventConsume)
+                    && all.Any(s => s.TraceId == send.TraceId && s.Name == MeshTelemetry.Spans.DeviceApply)
+                    && all.Any(s => s.Name == MeshTelemetry.Spans.DeviceSync && s.ParentSpanId == send.SpanId)
+                    && Orphans(all, send.TraceId, callerSpan: "").Length == 0;
+            }, TimeSpan.FromSeconds(30), "the device predict with its request, and its result's sync down to a read model with no span missing its parent");
 
             var predict = Assert.Single(spans, s => s.TraceId == deviceTrace && s.Name == MeshTelemetry.Spans.EdgePredict);
             Assert.Equal(MeshTelemetry.EdgeServiceName, predict.Service);
