@@ -133,21 +133,30 @@ public sealed partial class MeshProcess : IAsyncDisposable
     private static readonly HashSet<int> HandedOut = [];
 
     /// <summary>
-    /// Environment for a silo process of region <paramref name="cluster"/> with one peer region, on free loopback
-    /// ports (the gateway's given), Prometheus on; callers add what their test needs.
+    /// Environment for a silo process with its Orleans gateway and HTTP gateway on the ports given, its data in
+    /// <paramref name="data"/>, and the silo-to-silo and gRPC ports free ones; callers add what their test needs.
     /// </summary>
-    public static Dictionary<string, string> RegionSiloSettings(string cluster, int gatewayPort, int httpPort, string data, string peer, int peerGateway) => new()
+    public static Dictionary<string, string> SiloSettings(int gatewayPort, int httpPort, string data) => new()
     {
-        ["Mesh__Silo__ClusterId"] = cluster,
         ["Mesh__Silo__SiloPort"] = FreePort().ToString(),
         ["Mesh__Silo__GatewayPort"] = gatewayPort.ToString(),
         ["Mesh__Gateway__HttpPort"] = httpPort.ToString(),
         ["Mesh__Gateway__GrpcPort"] = FreePort().ToString(),
         ["Mesh__Storage__DataDirectory"] = data,
-        ["Mesh__Regions__Peers__0__Name"] = peer,
-        ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peerGateway}",
-        ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
     };
+
+    /// <summary>
+    /// Environment for a silo process of region <paramref name="cluster"/> with one peer region (as
+    /// <see cref="SiloSettings"/>), Prometheus on; callers add what their test needs.
+    /// </summary>
+    public static Dictionary<string, string> RegionSiloSettings(string cluster, int gatewayPort, int httpPort, string data, string peer, int peerGateway) =>
+        new(SiloSettings(gatewayPort, httpPort, data))
+        {
+            ["Mesh__Silo__ClusterId"] = cluster,
+            ["Mesh__Regions__Peers__0__Name"] = peer,
+            ["Mesh__Regions__Peers__0__Gateway"] = $"127.0.0.1:{peerGateway}",
+            ["Mesh__Telemetry__Prometheus__Enabled"] = "true",
+        };
 
     /// <summary>
     /// Environment for an edge bridge process running the small MLP as "mlp" from <paramref name="data"/>, its local

@@ -13,14 +13,9 @@ public class LogTests
     {
         var http = MeshProcess.FreePort();
         var data = Path.Combine(Path.GetTempPath(), "mesh-tests", $"logs-{Guid.NewGuid():N}");
-        await using var silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
+        await using var silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>(MeshProcess.SiloSettings(MeshProcess.FreePort(), http, data))
         {
-            ["Mesh__Silo__SiloPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Silo__GatewayPort"] = MeshProcess.FreePort().ToString(),
             ["Mesh__Silo__DeploySampleModel"] = "false",
-            ["Mesh__Gateway__HttpPort"] = http.ToString(),
-            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Storage__DataDirectory"] = data,
             ["Mesh__Telemetry__JsonLogs"] = "true",
             // ASP.NET Core's "Request starting" line is written inside the request's span.
             ["Logging__LogLevel__Microsoft.AspNetCore.Hosting"] = "Information",

@@ -57,16 +57,11 @@ public class OtlpExportTests
         var (http, gateway) = (MeshProcess.FreePort(), MeshProcess.FreePort());
         try
         {
-            await using var silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>(QuickExport)
-            {
-                ["Mesh__Silo__SiloPort"] = MeshProcess.FreePort().ToString(),
-                ["Mesh__Silo__GatewayPort"] = gateway.ToString(),
-                ["Mesh__Gateway__HttpPort"] = http.ToString(),
-                ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
-                ["Mesh__Storage__DataDirectory"] = Path.Combine(root, "silo"),
-                ["Mesh__Telemetry__Exporters__0"] = "otlp",
-                ["Mesh__Telemetry__OtlpEndpoint"] = collector.Endpoint,
-            });
+            var siloSettings = MeshProcess.SiloSettings(gateway, http, Path.Combine(root, "silo"));
+            siloSettings["Mesh__Telemetry__Exporters__0"] = "otlp";
+            siloSettings["Mesh__Telemetry__OtlpEndpoint"] = collector.Endpoint;
+            foreach (var (key, value) in QuickExport) siloSettings[key] = value;
+            await using var silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], siloSettings);
             await silo.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
             var registered = await MeshProcess.RunCliAsync("devices", "register", "otlp-cam", "--home", "local", "--model", "mlp", "--gateway", $"127.0.0.1:{gateway}");
             Assert.True(registered.ExitCode == 0, registered.Stderr);

@@ -12,14 +12,7 @@ public class OptimizeProcessTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], new Dictionary<string, string>
-        {
-            ["Mesh__Silo__SiloPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Silo__GatewayPort"] = _gateway.ToString(),
-            ["Mesh__Gateway__HttpPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
-            ["Mesh__Storage__DataDirectory"] = Path.Combine(_root, "silo"),
-        });
+        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], MeshProcess.SiloSettings(_gateway, MeshProcess.FreePort(), Path.Combine(_root, "silo")));
         await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
     }
 
