@@ -69,7 +69,7 @@ internal sealed class VersionBatcher
                 throw new UnknownOutputException(_version.Model, output, _tensorOutputs);
         }
 
-        var pending = new Pending(request, Rows(request), BatchKey(request), _clock.GetTimestamp(), requests);
+        var pending = new Pending(request, Rows(request), MeteredRows(request), BatchKey(request), _clock.GetTimestamp(), requests);
         bool inline;
         lock (_gate)
         {
@@ -110,6 +110,11 @@ internal sealed class VersionBatcher
         // Inputs that disagree on their row count cannot be stacked; ONNX Runtime judges them alone.
         return request.Inputs.All(i => i.Shape[0] == rows) && rows <= int.MaxValue ? (int)rows : 0;
     }
+
+    // What a caller is billed for: the rows it sent, whether or not the model lets them stack (a model that does
+    // not batch still runs every row it is given). A scalar input counts as one row.
+    private static int MeteredRows(PredictRequest request) =>
+        request.Inputs.Length == 0 || request.Inputs[0].Shape.Length == 0 ? 1 : (int)Math.Clamp(request.Inputs[0].Shape[0], 0, int.MaxValue);
 
     // Requests stack only when everything but the row count agrees: input names, trailing dimensions, outputs.
     private static string BatchKey(PredictRequest request) =>
@@ -262,14 +267,14 @@ internal sealed class VersionBatcher
             var computeMs = _clock.GetElapsedTime(started).TotalMilliseconds;
             _batchMilliseconds = 0.8 * _batchMilliseconds + 0.2 * computeMs;
 
-            var totalRows = Math.Max(1, live.Sum(p => Math.Max(1, p.Rows)));
-            _metrics.BatchRan(_version.Model, _version.Version, live.Sum(p => p.Rows), live.Sum(p => p.Requests), computeMs);
+            var totalRows = Math.Max(1, live.Sum(p => Math.Max(1, p.MeteredRows)));
+            _metrics.BatchRan(_version.Model, _version.Version, live.Sum(p => p.MeteredRows), live.Sum(p => p.Requests), computeMs);
             for (var i = 0; i < live.Count; i++)
             {
                 var p = live[i];
                 var queueMs = _clock.GetElapsedTime(p.EnqueuedAt, started).TotalMilliseconds;
                 _metrics.QueueWaited(_version.Model, _version.Version, queueMs);
-                _usage.Record(p.Request.Caller, p.Requests, p.Rows, computeMs * Math.Max(1, p.Rows) / totalRows, queueMs);
+                _usage.Record(p.Request.Caller, p.Requests, p.MeteredRows, computeMs * Math.Max(1, p.MeteredRows) / totalRows, queueMs);
                 // Only the request whose batch loaded the session reports the cold start.
                 p.Done.TrySetResult(new PredictResponse(_version.Model, _version.Version, outputs[i], lease.ColdStart && i == 0, _silo));
             }
@@ -292,12 +297,15 @@ internal sealed class VersionBatcher
         ?? throw new InferenceFailedException(_version.Model, _version.Version,
             $"output '{unsplittable!.Name}' has shape {NamedTensor.ShapeText(unsplittable.Shape)}, not one row per input row, so it cannot be batched; set the model's MaxBatchSize to 1");
 
-    private sealed class Pending(PredictRequest request, int rows, string key, long enqueuedAt, int requests)
+    private sealed class Pending(PredictRequest request, int rows, int meteredRows, string key, long enqueuedAt, int requests)
     {
         public PredictRequest Request { get; } = request;
         /// <summary>How many callers' requests this entry holds (more than one when a client stacked them).</summary>
         public int Requests { get; } = requests;
+        /// <summary>Rows this entry adds to a stacked batch; 0 when it cannot stack and runs alone.</summary>
         public int Rows { get; } = rows;
+        /// <summary>Rows the caller sent, for usage and the batch-size metric.</summary>
+        public int MeteredRows { get; } = meteredRows;
         public string Key { get; } = key;
         public long EnqueuedAt { get; } = enqueuedAt;
         /// <summary>The predict span the request came with (captured at submit, on the caller's turn).</summary>
