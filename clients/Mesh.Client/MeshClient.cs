@@ -114,6 +114,18 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// <summary>Usage per caller across the region, as of the silos' last flush (about a second ago).</summary>
     public Task<UsageRecord[]> GetUsageAsync() => cluster.GetGrain<IUsageProjectionGrain>(EventFeed.Key).ListAsync();
 
+    /// <summary>
+    /// How the model's shadow versions answered against the served one in this region, summed over its active silos
+    /// as of their last publish (about a second ago).
+    /// </summary>
+    public async Task<ShadowTally[]> GetShadowTalliesAsync(string model)
+    {
+        ModelName.Validate(model);
+        var hosts = await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+        var silos = await Task.WhenAll(hosts.Keys.Select(h => cluster.GetGrain<ISiloStatsGrain>(h.ToParsableString()).GetAsync()));
+        return SiloStats.ShadowTallies(silos.OfType<SiloStats>(), model);
+    }
+
     /// <summary>The devices registered in this region (the fleet read model).</summary>
     public Task<DeviceInfo[]> ListDevicesAsync() => cluster.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListAsync();
 

@@ -135,12 +135,15 @@ public sealed class MeshMetrics
     public void ReplicationLag(string fromRegion, double milliseconds) =>
         _replicationLag.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });
 
-    public void ShadowCompared(string model, int version, int shadowVersion, string outcome) =>
+    public void ShadowCompared(string model, int version, int shadowVersion, string outcome)
+    {
         _shadowComparisons.Add(1, new TagList
         {
             _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version },
             { MeshTelemetry.Tags.ShadowVersion, shadowVersion }, { MeshTelemetry.Tags.Outcome, outcome },
         });
+        _traffic.ShadowCompared(model, version, shadowVersion, outcome);
+    }
 
     public void Predicted(string model, int version, string outcome, double milliseconds, int requests = 1)
     {

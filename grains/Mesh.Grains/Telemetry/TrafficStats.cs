@@ -34,6 +34,22 @@ public sealed class TrafficStats
         lock (m) m.ColdStarts++;
     }
 
+    public void ShadowCompared(string model, int servedVersion, int shadowVersion, string outcome)
+    {
+        var m = _models.GetOrAdd(model, _ => new Model());
+        lock (m)
+        {
+            var key = (servedVersion, shadowVersion);
+            var (agreed, disagreed, errors) = m.Shadows.GetValueOrDefault(key);
+            m.Shadows[key] = outcome switch
+            {
+                "agree" => (agreed + 1, disagreed, errors),
+                "disagree" => (agreed, disagreed + 1, errors),
+                _ => (agreed, disagreed, errors + 1),
+            };
+        }
+    }
+
     /// <summary>Every model's figures; the rate is over the time since the previous snapshot.</summary>
     public ModelTraffic[] Snapshot(DateTimeOffset now)
     {
@@ -48,7 +64,8 @@ public sealed class TrafficStats
                 var rate = seconds > 0 ? (m.Requests - m.SnapshotRequests) / seconds : 0;
                 (m.SnapshotAt, m.SnapshotRequests) = (now, m.Requests);
                 result.Add(new ModelTraffic(name, m.Requests, m.Failures, m.ColdStarts, rate,
-                    Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99)));
+                    Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99),
+                    m.Shadows.Count == 0 ? null : m.Shadows.Select(s => new ShadowTally(s.Key.Served, s.Key.Shadow, s.Value.Agreed, s.Value.Disagreed, s.Value.Errors)).ToArray()));
             }
         }
         return result.ToArray();
@@ -63,5 +80,6 @@ public sealed class TrafficStats
         public DateTimeOffset? SnapshotAt;
         public readonly double[] Latencies = new double[Recent];
         public int Next, Filled;
+        public readonly Dictionary<(int Served, int Shadow), (long Agreed, long Disagreed, long Errors)> Shadows = [];
     }
 }

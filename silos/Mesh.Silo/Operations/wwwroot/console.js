@@ -109,8 +109,11 @@ function render(o) {
         versions.appendChild(button);
       }
     }
-    const routing = (m.traffic ?? []).map(t => `v${t.version} ${t.percent}%`).join(", ") + (m.shadow ? ` shadow v${m.shadow}` : "");
-    return row([cell(m.name), cell(`v${m.defaultVersion}`, { test: `default-${m.name}` }), versions, cell(routing || "default")]);
+    const routing = (m.traffic ?? []).map(t => `v${t.version} ${t.percent}%`).join(", ");
+    const shadow = m.shadowAgreement ? `shadow v${m.shadow}: ${m.shadowAgreement.text}` : "";
+    const disagrees = m.shadowAgreement && m.shadowAgreement.agreement !== null && m.shadowAgreement.agreement < 1;
+    return row([cell(m.name), cell(`v${m.defaultVersion}`, { test: `default-${m.name}` }), versions, cell(routing || "default"),
+      cell(shadow || "-", { test: `shadow-${m.name}`, cls: disagrees ? "bad" : "" })]);
   }), "no models");
 
   fill("devices", o.devices.map(d => row([
