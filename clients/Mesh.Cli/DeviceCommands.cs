@@ -18,14 +18,16 @@ internal static class DeviceCommands
 
     private static Command Drift(Func<ParseResult, Func<MeshClient, Task<int>>, Task<int>> run)
     {
+        // Each command has its own argument: one instance in two commands makes the help of both show both paths.
         var model = new Argument<string>("NAME") { Description = "Model" };
+        var baselineModel = new Argument<string>("NAME") { Description = "Model" };
         var file = new Argument<FileInfo>("FILE") { Description = "Sample inputs: an infer request (Open Inference Protocol JSON) with many rows" };
         var threshold = new Option<double>("--threshold") { Description = "PSI above which a device's inputs count as drifted", DefaultValueFactory = _ => DriftBaseline.DefaultThreshold };
         var minSamples = new Option<long>("--min-samples") { Description = "Rows a device must have seen before it is judged", DefaultValueFactory = _ => DriftBaseline.DefaultMinSamples };
-        var baseline = new Command("baseline", "Set the model's baseline input distribution from sample inputs (e.g. training rows)") { model, file, threshold, minSamples };
+        var baseline = new Command("baseline", "Set the model's baseline input distribution from sample inputs (e.g. training rows)") { baselineModel, file, threshold, minSamples };
         baseline.SetAction((parse, _) => run(parse, async mesh =>
         {
-            var (name, path) = (parse.GetValue(model)!, parse.GetValue(file)!);
+            var (name, path) = (parse.GetValue(baselineModel)!, parse.GetValue(file)!);
             if (!path.Exists) return Fail($"no file at {path.FullName}");
             var (request, _) = InferenceJson.ReadRequest(name, null, await File.ReadAllBytesAsync(path.FullName), ReadOnlyMemory<byte>.Empty);
             var builder = new FeatureStatisticsBuilder();
@@ -77,11 +79,18 @@ internal static class DeviceCommands
         var home = new Option<string>("--home") { Description = "The device's home region (where its data stays)", Required = true };
         var models = new Option<string[]>("--model") { Description = "A model the device runs (repeatable)", AllowMultipleArgumentsPerToken = true };
         var profile = new Option<string?>("--profile") { Description = "Edge profile, e.g. cpu-int8: assignments pick a variant made with that optimization" };
-        var register = new Command("register", "Register a device; the first registration prints its sync token, shown once") { id, home, models, profile };
+        var tokenOnly = new Option<bool>("--token-only") { Description = "Print only the sync token (for a script: token=$(mesh devices register ...)); nothing when the device already has one" };
+        var register = new Command("register", "Register a device; the first registration prints its sync token, shown once") { id, home, models, profile, tokenOnly };
         register.SetAction((parse, _) => run(parse, async mesh =>
         {
             var labels = parse.GetValue(profile) is { } p ? new Dictionary<string, string> { [DesiredKeys.ProfileLabel] = p } : null;
             var device = await mesh.RegisterDeviceAsync(parse.GetValue(id)!, new DeviceRegistration(parse.GetValue(home)!, parse.GetValue(models) ?? [], labels));
+            if (parse.GetValue(tokenOnly))
+            {
+                if (device.Token is { } issued) Console.WriteLine(issued);
+                else Console.Error.WriteLine($"device {device.Id} already has a sync token; `mesh devices token {device.Id}` issues a new one");
+                return ExitCodes.Ok;
+            }
             Console.WriteLine($"device {device.Id} registered, home region {device.HomeRegion}");
             if (device.Token is { } token) Console.WriteLine($"sync token (shown once; give it to the bridge as Mesh:Edge:Token): {token}");
             return ExitCodes.Ok;

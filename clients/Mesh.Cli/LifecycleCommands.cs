@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
+using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Client;
 
@@ -120,17 +122,56 @@ internal static class LifecycleCommands
         command.SetAction((parse, _) => run(parse, async mesh =>
         {
             var model = await mesh.GetModelAsync(parse.GetValue(name)!);
+            var shadow = model.ShadowVersion is int s ? await ShadowTallyAsync(mesh, model.Name, s) : null;
             Console.WriteLine("VERSION  PARENT  SHA256            OPTIMIZATION  TRAINING DATA     STATE     NOTES");
             foreach (var v in model.Versions)
             {
                 var l = v.Lineage ?? ModelLineage.None;
                 var state = v.Retired ? "retired" : v.Version == model.DefaultVersion && model.Traffic is null ? "all" : model.Traffic?.FirstOrDefault(w => w.Version == v.Version) is { } w ? $"{w.Percent}%" : "-";
-                if (model.ShadowVersion == v.Version) state = "shadow";
-                Console.WriteLine($"{v.Version,7}  {l.ParentVersion?.ToString(CultureInfo.InvariantCulture) ?? "-",6}  {v.ArtifactSha256[..16]}  {l.Optimization ?? "-",-12}  {Short(l.TrainingDataHash),-16}  {state,-8}  {l.Notes ?? ""}");
+                var notes = NotesText(l.Notes);
+                if (model.ShadowVersion == v.Version)
+                {
+                    state = "shadow";
+                    notes = $"shadow {shadow!.Describe()}" + (notes.Length == 0 ? "" : "; " + notes);
+                }
+                Console.WriteLine($"{v.Version,7}  {l.ParentVersion?.ToString(CultureInfo.InvariantCulture) ?? "-",6}  {v.ArtifactSha256[..16]}  {l.Optimization ?? "-",-12}  {Short(l.TrainingDataHash),-16}  {state,-8}  {notes}");
             }
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>A shadow version's tally in this region (zeros before its first comparison).</summary>
+    public static async Task<ShadowTally> ShadowTallyAsync(MeshClient mesh, string model, int shadowVersion) =>
+        (await mesh.GetShadowTalliesAsync(model)).FirstOrDefault(t => t.ShadowVersion == shadowVersion) ?? ShadowTally.Sum(shadowVersion, []);
+
+    /// <summary>
+    /// Notes as one line: `mesh optimize --deploy` keeps its whole validation report there as JSON, which the table
+    /// shows as its headline figures (`mesh events tail --json` has the report itself).
+    /// </summary>
+    public static string NotesText(string? notes)
+    {
+        if (string.IsNullOrEmpty(notes)) return "";
+        if (notes.StartsWith('{'))
+        {
+            try
+            {
+                using var json = JsonDocument.Parse(notes);
+                var r = json.RootElement;
+                if (r.TryGetProperty("sizeRatio", out var size) && r.TryGetProperty("batch1Speedup", out var speed) && r.TryGetProperty("minCosine", out var cosine))
+                {
+                    var top1 = r.TryGetProperty("top1Agreement", out var t) && t.ValueKind == JsonValueKind.Number ? $", top-1 {t.GetDouble():P1}" : "";
+                    return string.Create(CultureInfo.InvariantCulture,
+                        $"optimization report: {size.GetDouble():F2}x smaller, {speed.GetDouble():F2}x at batch 1, lowest cosine {cosine.GetDouble():F4}{top1}");
+                }
+            }
+            catch (JsonException)
+            {
+                // Notes that only look like JSON are shown as they are.
+            }
+        }
+        var line = notes.ReplaceLineEndings(" ");
+        return line.Length <= 80 ? line : line[..77] + "...";
     }
 
     private static string Short(string? hash) => hash is null ? "-" : hash.Length > 16 ? hash[..16] : hash;

@@ -59,20 +59,42 @@ public static class MeshCommands
         root.Subcommands.Add(DeployCommand());
         root.Subcommands.Add(ModelsCommand());
         root.Subcommands.Add(ModelCommand());
-        foreach (var lifecycle in LifecycleCommands.Build(Run)) root.Subcommands.Add(lifecycle);
-        foreach (var events in EventCommands.Build(Run)) root.Subcommands.Add(events);
-        foreach (var devices in DeviceCommands.Build(Run)) root.Subcommands.Add(devices);
-        root.Subcommands.Add(OptimizeCommand.Build(Run));
+        // These have no HTTP form: through RunOnGateway they refuse --http rather than quietly use the gateway.
+        foreach (var lifecycle in LifecycleCommands.Build(RunOnGateway)) root.Subcommands.Add(lifecycle);
+        foreach (var events in EventCommands.Build(RunOnGateway)) root.Subcommands.Add(events);
+        foreach (var devices in DeviceCommands.Build(RunOnGateway)) root.Subcommands.Add(devices);
+        root.Subcommands.Add(OptimizeCommand.Build(RunOnGateway));
         root.Subcommands.Add(PredictCommand());
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());
         root.Subcommands.Add(KeysCommand());
-        root.Subcommands.Add(Bench.BenchCommand.Build(Gateway, Cluster, ConnectTimeout, Http, ApiKey));
+        root.Subcommands.Add(Bench.BenchCommand.Build(Run, Http));
         return root;
     }
 
-    internal static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> command) =>
-        MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)), command);
+    /// <summary>
+    /// Runs a command through the transport the command line chose, the one place that choice is made: the HTTP API
+    /// when --http (or MESH_HTTP) is given and the command has an HTTP form, else the Orleans gateway. A command with
+    /// no HTTP form refuses --http instead of silently using the gateway.
+    /// </summary>
+    internal static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> grain, Func<MeshHttpClient, Task<int>>? http = null)
+    {
+        if (parse.GetValue(Http) is not string url)
+            return MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)), grain);
+        if (http is null)
+        {
+            var command = parse.CommandResult.Command.Name;
+            return Task.FromResult(MeshConnection.Fail(ExitCodes.Usage,
+                $"'{command}' is not served by the HTTP API (--http {url}); it needs the Orleans gateway: drop --http (or unset MESH_HTTP) and give --gateway HOST:PORT"));
+        }
+        return MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), http);
+    }
+
+    internal static Task<int> RunOnGateway(ParseResult parse, Func<MeshClient, Task<int>> grain) => Run(parse, grain);
+
+    /// <summary>Commands whose work the HTTP API cannot carry in full refuse --http with this, naming what it lacks.</summary>
+    internal static int RefuseOverHttp(string what) =>
+        MeshConnection.Fail(ExitCodes.Usage, $"the HTTP API does not carry {what}; drop --http to use the Orleans gateway");
 
     private static Command DeployCommand()
     {
@@ -85,28 +107,71 @@ public static class MeshCommands
         var notes = new Option<string?>("--notes") { Description = "Lineage: free notes" };
         var regions = new Option<string[]>("--region") { Description = "Pin a new model to this region (repeat for several): its data never leaves them", AllowMultipleArgumentsPerToken = false };
         var command = new Command("deploy", "Register an ONNX file as the model's next version") { name, file, keepDefault, parent, trainingData, optimization, notes, regions };
-        command.SetAction((parse, _) =>
+        command.SetAction(async (parse, _) =>
         {
             var path = parse.GetValue(file)!;
             if (!path.Exists)
-                return Task.FromResult(MeshConnection.Fail(ExitCodes.Usage, $"FILE: no file at {path.FullName}"));
-            return Run(parse, async mesh =>
+                return MeshConnection.Fail(ExitCodes.Usage, $"FILE: no file at {path.FullName}");
+            var model = parse.GetValue(name)!;
+            var bytes = await File.ReadAllBytesAsync(path.FullName);
+            var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+            var lineage = new ModelLineage(parse.GetValue(parent), parse.GetValue(trainingData), parse.GetValue(optimization), parse.GetValue(notes));
+            var pinned = parse.GetValue(regions) is { Length: > 0 } r ? r : null;
+            return await Run(parse, async mesh =>
             {
-                var lineage = new ModelLineage(parse.GetValue(parent), parse.GetValue(trainingData), parse.GetValue(optimization), parse.GetValue(notes));
-                var pinned = parse.GetValue(regions) is { Length: > 0 } r ? r : null;
-                var version = await mesh.DeployFileAsync(parse.GetValue(name)!, path.FullName, makeDefault: !parse.GetValue(keepDefault), lineage, pinned);
-                Console.WriteLine($"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)");
+                // Versions are keyed by content: the same bytes are the version that already holds them, not a new one.
+                var existing = await ExistingVersionAsync(mesh, model, sha256);
+                if (existing is { Retired: true })
+                    return MeshConnection.Fail(ExitCodes.Rejected,
+                        $"model '{model}': these bytes are version {existing.Version} (sha256 {sha256}), which is retired; a retired version is not registered again. " +
+                        "Deploy a changed file to get a new version.");
+                var version = await mesh.DeployAsync(model, bytes, makeDefault: !parse.GetValue(keepDefault), lineage, pinned);
+                Console.WriteLine(existing is null
+                    ? $"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)"
+                    : $"{version.Model} version {version.Version} already holds these bytes (sha256 {version.ArtifactSha256}); nothing new was registered");
                 PrintSignature(version.Signature);
+                return ExitCodes.Ok;
+            }, async http =>
+            {
+                if (lineage != ModelLineage.None || pinned is not null) return RefuseOverHttp("lineage (--parent, --notes, ...) and residency (--region)");
+                var version = await http.DeployAsync(model, bytes, makeDefault: !parse.GetValue(keepDefault));
+                Console.WriteLine($"deployed {version.Model} version {version.Version} (sha256 {version.ArtifactSha256}, {version.ArtifactBytes} bytes)");
+                PrintSignature((await http.GetMetadataAsync(model, version.Version)).Signature);
                 return ExitCodes.Ok;
             });
         });
         return command;
     }
 
+    private static async Task<ModelVersionInfo?> ExistingVersionAsync(MeshClient mesh, string model, string sha256)
+    {
+        try
+        {
+            return (await mesh.GetModelAsync(model)).Versions.FirstOrDefault(v => v.ArtifactSha256 == sha256);
+        }
+        catch (Mesh.Abstractions.Errors.ModelNotFoundException)
+        {
+            return null;
+        }
+    }
+
     private static Command ModelsCommand()
     {
         var command = new Command("models", "List the deployed models");
-        command.SetAction((parse, _) => parse.GetValue(Http) is string url ? MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), async http =>
+        command.SetAction((parse, _) => Run(parse, async mesh =>
+        {
+            var models = await mesh.ListModelsAsync();
+            if (models.Length == 0)
+            {
+                Console.WriteLine("no models deployed");
+                return ExitCodes.Ok;
+            }
+            var width = Math.Max(4, models.Max(m => m.Name.Length));
+            Console.WriteLine($"{"NAME".PadRight(width)}  DEFAULT  VERSIONS");
+            foreach (var m in models)
+                Console.WriteLine($"{m.Name.PadRight(width)}  {m.DefaultVersion,7}  {string.Join(",", m.Versions.Select(v => v.Version))}");
+            return ExitCodes.Ok;
+        }, async http =>
         {
             var index = await http.IndexAsync();
             if (index.Length == 0)
@@ -120,19 +185,6 @@ public static class MeshCommands
             foreach (var m in models)
                 Console.WriteLine($"{m.Key.PadRight(width)}  {string.Join(",", m.Select(e => e.Version))}");
             return ExitCodes.Ok;
-        }) : Run(parse, async mesh =>
-        {
-            var models = await mesh.ListModelsAsync();
-            if (models.Length == 0)
-            {
-                Console.WriteLine("no models deployed");
-                return ExitCodes.Ok;
-            }
-            var width = Math.Max(4, models.Max(m => m.Name.Length));
-            Console.WriteLine($"{"NAME".PadRight(width)}  DEFAULT  VERSIONS");
-            foreach (var m in models)
-                Console.WriteLine($"{m.Name.PadRight(width)}  {m.DefaultVersion,7}  {string.Join(",", m.Versions.Select(v => v.Version))}");
-            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -142,14 +194,7 @@ public static class MeshCommands
         var name = new Argument<string>("NAME") { Description = "Model name" };
         var version = new Option<int?>("--version", "-v") { Description = "Version whose signature to show (default: the default version)" };
         var command = new Command("model", "Show a model's versions and a version's signature") { name, version };
-        command.SetAction((parse, _) => parse.GetValue(Http) is string url ? MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), async http =>
-        {
-            var metadata = await http.GetMetadataAsync(parse.GetValue(name)!, parse.GetValue(version));
-            Console.WriteLine($"model {metadata.Name}, versions {string.Join(", ", metadata.Versions)}, platform {metadata.Platform}");
-            Console.WriteLine($"signature of version {parse.GetValue(version)?.ToString() ?? "(default)"}:");
-            PrintSignature(metadata.Signature);
-            return ExitCodes.Ok;
-        }) : Run(parse, async mesh =>
+        command.SetAction((parse, _) => Run(parse, async mesh =>
         {
             var model = await mesh.GetModelAsync(parse.GetValue(name)!);
             var shown = parse.GetValue(version) is int v ? await mesh.GetVersionAsync(model.Name, v) : model.FindVersion(model.DefaultVersion)!;
@@ -157,10 +202,19 @@ public static class MeshCommands
             foreach (var each in model.Versions)
                 Console.WriteLine($"  version {each.Version}{(each.Version == model.DefaultVersion ? " (default)" : "")}{(each.Retired ? " (retired)" : "")}  sha256 {each.ArtifactSha256}  {each.ArtifactBytes} bytes  registered {each.RegisteredAt:u}");
             Console.WriteLine($"traffic: {LifecycleCommands.DescribeTraffic(model)}");
+            if (model.ShadowVersion is int shadow)
+                Console.WriteLine($"shadow v{shadow}: {(await LifecycleCommands.ShadowTallyAsync(mesh, model.Name, shadow)).Describe()} (this region, as of about a second ago)");
             if (model.Regions is { } pinnedTo) Console.WriteLine($"residency: {string.Join(", ", pinnedTo)}");
             Console.WriteLine($"policy: {Describe(model.ServingPolicy)}");
             Console.WriteLine($"signature of version {shown.Version}:");
             PrintSignature(shown.Signature);
+            return ExitCodes.Ok;
+        }, async http =>
+        {
+            var metadata = await http.GetMetadataAsync(parse.GetValue(name)!, parse.GetValue(version));
+            Console.WriteLine($"model {metadata.Name}, versions {string.Join(", ", metadata.Versions)}, platform {metadata.Platform}");
+            Console.WriteLine($"signature of version {parse.GetValue(version)?.ToString() ?? "(default)"}:");
+            PrintSignature(metadata.Signature);
             return ExitCodes.Ok;
         }));
         return command;
@@ -179,7 +233,8 @@ public static class MeshCommands
         var outputs = new Option<string[]>("--output", "-o") { Description = "Return only these outputs (repeatable)" };
         var format = new Option<string>("--format") { Description = "Output format", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
-        var command = new Command("predict", "Run a model on the given inputs and print its outputs") { name, version, inputs, json, outputs, format };
+        var routingKey = new Option<string?>("--routing-key", "-k") { Description = "Keeps callers with the same key on one version of a traffic split (e.g. a user id)" };
+        var command = new Command("predict", "Run a model on the given inputs and print its outputs") { name, version, inputs, json, outputs, format, routingKey };
         command.Validators.Add(result =>
         {
             var hasInputs = (result.GetValue(inputs)?.Length ?? 0) > 0;
@@ -207,6 +262,7 @@ public static class MeshCommands
                 }
                 var wanted = parse.GetValue(outputs);
                 if (wanted is { Length: > 0 }) request = request with { Outputs = wanted };
+                if (parse.GetValue(routingKey) is { } key) request = request with { RoutingKey = key };
 
                 var response = await predict(request);
                 if (parse.GetValue(format) == "json") PrintJson(response);
@@ -214,10 +270,6 @@ public static class MeshCommands
                 return ExitCodes.Ok;
             }
 
-            if (parse.GetValue(Http) is string url)
-                return MeshConnection.RunHttpAsync(url, parse.GetValue(ApiKey), http => Predict(
-                    async (model, v) => (await http.GetMetadataAsync(model, v)).Signature,
-                    request => http.PredictAsync(request)));
             return Run(parse, mesh => Predict(
                 async (model, v) =>
                 {
@@ -225,7 +277,9 @@ public static class MeshCommands
                     var info = await mesh.GetModelAsync(model);
                     return info.FindVersion(info.DefaultVersion)!.Signature;
                 },
-                mesh.PredictAsync));
+                mesh.PredictAsync), http => Predict(
+                    async (model, v) => (await http.GetMetadataAsync(model, v)).Signature,
+                    request => http.PredictAsync(request)));
         });
         return command;
     }
@@ -251,7 +305,7 @@ public static class MeshCommands
         var preferred = new Option<int[]>("--preferred") { Description = "Batch sizes to dispatch at as soon as reached", AllowMultipleArgumentsPerToken = true };
         var queue = new Option<int?>("--queue") { Description = "Requests that may wait per version per silo" };
         var minWarm = new Option<int?>("--min-warm") { Description = "1: keep a session loaded in every silo; 0: let it go idle" };
-        var idle = new Option<TimeSpan?>("--idle-timeout") { Description = "Idle time before a session is unloaded (hh:mm:ss)" };
+        var idle = CommandLineParsing.DurationOption("--idle-timeout", "Idle time before a session is unloaded");
         var warmup = new Option<bool?>("--warmup") { Description = "Run an all-zero input when a session loads" };
         var gateCosine = new Option<double?>("--gate-min-cosine") { Description = "mesh optimize --deploy: lowest per-row cosine an optimized version may show" };
         var gateTop1 = new Option<double?>("--gate-min-top1") { Description = "mesh optimize --deploy: lowest share of rows whose top class stays" };

@@ -49,6 +49,11 @@ public static class MeshConnection
             {
                 await host.StartAsync();
             }
+            catch (Exception e) when (GatewayRefusal.IsRefusal(e))
+            {
+                return Fail(ExitCodes.Unreachable, $"the gateway at {gateway} answered but refused this client: it serves another cluster than '{cluster}'. " +
+                                                   "Pass the region's name with --cluster (or MESH_CLUSTER); the silo prints it at start (\"Mesh silo ready: cluster '...'\").");
+            }
             catch (Exception e)
             {
                 return Fail(ExitCodes.Unreachable, $"cannot reach the mesh gateway at {gateway} (cluster '{cluster}'): {e.Message}");
@@ -104,6 +109,30 @@ public static class MeshConnection
         catch (HttpRequestException e)
         {
             return Fail(ExitCodes.Unreachable, $"cannot reach the mesh HTTP gateway at {url}: {e.Message}");
+        }
+    }
+
+    /// <summary>Runs a command against the gRPC endpoint at <paramref name="url"/>.</summary>
+    public static async Task<int> RunGrpcAsync(string url, Func<Grpc.Net.Client.GrpcChannel, Task<int>> command)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            return Fail(ExitCodes.Usage, $"--grpc: '{url}' is not an http(s) URL");
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address);
+        try
+        {
+            return await command(channel);
+        }
+        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable)
+        {
+            return Fail(ExitCodes.Unreachable, $"cannot reach the mesh gRPC endpoint at {url}: {e.Status.Detail}");
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            return Fail(ExitCodes.Rejected, e.Status.Detail);
+        }
+        catch (CommandLineInputException e)
+        {
+            return Fail(ExitCodes.Usage, e.Message);
         }
     }
 

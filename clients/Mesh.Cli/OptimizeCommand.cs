@@ -35,7 +35,7 @@ internal static class OptimizeCommand
         var maxDiff = new Option<double?>("--max-abs-diff") { Description = "Gate: largest absolute output difference allowed" };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
         var deploy = new Option<string?>("--deploy") { Description = "Register the result as a new version of this model if it passes the gate (the model's policy gate, `mesh policy --gate-*`, applies where the command line gives none)" };
-        var parent = new Option<int?>("--parent") { Description = "With --deploy: the version the file is (default: the model's default version)" };
+        var parent = new Option<int?>("--parent") { Description = "With --deploy: the version the file is (default: the version whose bytes FILE holds)" };
         var command = new Command("optimize", "Write an optimized version of a model (int8, graph optimizations), report what it costs in accuracy and gains in size and speed, optionally deploy it")
         {
             file, int8, mode, perChannel, perTensor, exclude, graph, output, validation, minCosine, minTop1, maxDiff, json, deploy, parent,
@@ -56,8 +56,15 @@ internal static class OptimizeCommand
             return await run(parse, async mesh =>
             {
                 var model = await mesh.GetModelAsync(name);
+                // The parent is the version the file came from, found by its bytes, not whatever serves today.
+                var sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(source.FullName)));
+                var parentVersion = parse.GetValue(parent) ?? model.Versions.FirstOrDefault(v => v.ArtifactSha256 == sha256)?.Version;
+                if (parentVersion is not int from)
+                    return Fail(ExitCodes.Usage, $"{source.Name} (sha256 {sha256[..12]}) is no version of model '{name}'; name the version it was made from with --parent N");
+                if (model.FindVersion(from) is null)
+                    return Fail(ExitCodes.Usage, $"--parent: model '{name}' has no version {from}");
                 var gate = (model.ServingPolicy.OptimizationGate ?? new QualityGate()).With(commandGate);
-                return await Optimize(parse, source, gate, bytes => DeployAsync(mesh, model, parse.GetValue(parent), bytes));
+                return await Optimize(parse, source, gate, bytes => DeployAsync(mesh, model, from, bytes));
             });
         });
         return command;
@@ -96,9 +103,8 @@ internal static class OptimizeCommand
         }
     }
 
-    private static async Task<int> DeployAsync(MeshClient mesh, ModelInfo model, int? parent, (byte[] Model, string Optimization, string Report) optimized)
+    private static async Task<int> DeployAsync(MeshClient mesh, ModelInfo model, int parentVersion, (byte[] Model, string Optimization, string Report) optimized)
     {
-        var parentVersion = parent ?? model.DefaultVersion;
         var version = await mesh.DeployAsync(model.Name, optimized.Model, makeDefault: false, new ModelLineage(parentVersion, null, optimized.Optimization, optimized.Report));
         Console.WriteLine($"model {model.Name} version {version.Version} registered from version {parentVersion} ({optimized.Optimization}; not the default: promote or split traffic to serve it)");
         return ExitCodes.Ok;

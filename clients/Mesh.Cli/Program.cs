@@ -1,3 +1,3 @@
 using Mesh.Cli;
 
-return await MeshCommands.Build().Parse(args).InvokeAsync();
+return await CommandLineParsing.InvokeAsync(MeshCommands.Build(), args);

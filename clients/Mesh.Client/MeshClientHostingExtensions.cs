@@ -29,8 +29,11 @@ public static class MeshClientHostingExtensions
             // Without a filter the first connection waits minutes on a gateway that is down; give up after
             // ConnectTimeout so a CLI or app reports the problem instead of hanging.
             DateTime? firstFailure = null;
-            client.UseConnectionRetryFilter(async (_, cancellation) =>
+            client.UseConnectionRetryFilter(async (error, cancellation) =>
             {
+                // A gateway that accepts the connection and then closes it refused this client (another cluster id):
+                // waiting will not change its mind, so say so now rather than after ConnectTimeout.
+                if (GatewayRefusal.IsRefusal(error)) return false;
                 firstFailure ??= DateTime.UtcNow;
                 if (DateTime.UtcNow - firstFailure >= options.ConnectTimeout) return false;
                 await Task.Delay(TimeSpan.FromMilliseconds(250), cancellation);
@@ -39,5 +42,24 @@ public static class MeshClientHostingExtensions
         });
         builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>(), options.ClientId));
         return builder;
+    }
+}
+
+/// <summary>Tells a gateway that refused a client apart from one that is down.</summary>
+public static class GatewayRefusal
+{
+    /// <summary>
+    /// True when the connection was made and the gateway closed it during Orleans' handshake, which is what a
+    /// gateway of another cluster (a wrong ClusterId) does; a gateway that is down refuses the TCP connection instead.
+    /// </summary>
+    public static bool IsRefusal(Exception error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            // Microsoft.AspNetCore.Connections' type, matched by name so the SDK takes no dependency on it.
+            if (e.GetType().Name == "ConnectionAbortedException") return true;
+            if (e is System.Net.Sockets.SocketException) return false;
+        }
+        return false;
     }
 }

@@ -43,6 +43,21 @@ public sealed class MeshHttpClient(HttpClient http, string? apiKey = null)
             e.GetProperty("state").GetString()!)).ToArray();
     }
 
+    /// <summary>
+    /// Uploads an ONNX file as the next version of <paramref name="model"/> (Mesh's deploy endpoint under Triton's
+    /// repository extension); an admin key is needed once keys are configured.
+    /// </summary>
+    public async Task<DeployedVersion> DeployAsync(string model, byte[] onnx, bool makeDefault = true, CancellationToken cancellation = default)
+    {
+        using var message = Request(HttpMethod.Post, $"v2/repository/models/{Uri.EscapeDataString(model)}/versions" + (makeDefault ? "" : "?makeDefault=false"));
+        message.Content = new ByteArrayContent(onnx);
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var json = await SendJsonAsync(message, cancellation);
+        var root = json.RootElement;
+        return new DeployedVersion(root.GetProperty("name").GetString()!, int.Parse(root.GetProperty("version").GetString()!, CultureInfo.InvariantCulture),
+            root.GetProperty("sha256").GetString()!, root.GetProperty("bytes").GetInt64());
+    }
+
     /// <summary>A model's metadata (versions, and the signature of the named or default version).</summary>
     public async Task<ModelMetadata> GetMetadataAsync(string model, int? version = null, CancellationToken cancellation = default)
     {
@@ -95,6 +110,8 @@ public sealed class MeshHttpClient(HttpClient http, string? apiKey = null)
 }
 
 public sealed record RepositoryEntry(string Name, string? Version, string State);
+
+public sealed record DeployedVersion(string Model, int Version, string ArtifactSha256, long ArtifactBytes);
 
 public sealed record ModelMetadata(string Name, string[] Versions, string Platform, ModelSignature Signature);
 

@@ -14,7 +14,7 @@ namespace Mesh.Cli.Bench;
 /// <summary><c>mesh bench</c>: load a model through the grain client, HTTP or gRPC and report throughput and latency.</summary>
 public static class BenchCommand
 {
-    public static Command Build(Option<string> gateway, Option<string> cluster, Option<double> connectTimeout, Option<string?> http, Option<string?> apiKey)
+    public static Command Build(Func<ParseResult, Func<MeshClient, Task<int>>, Func<MeshHttpClient, Task<int>>?, Task<int>> run, Option<string?> http)
     {
         var name = new Argument<string>("NAME") { Description = "Model name" };
         var concurrency = new Option<int[]>("--concurrency", "-c") { Description = "Requests in flight; several values run a sweep", DefaultValueFactory = _ => [1], AllowMultipleArgumentsPerToken = true };
@@ -23,9 +23,10 @@ public static class BenchCommand
         var rows = new Option<int>("--rows") { Description = "Rows per request (the first, symbolic dimension)", DefaultValueFactory = _ => 1 };
         var dims = new Option<int>("--symbolic-dims") { Description = "Size for every other symbolic dimension (e.g. sequence length)", DefaultValueFactory = _ => 16 };
         var input = new Option<FileInfo?>("--input-json") { Description = "Send this Open Inference Protocol request instead of random inputs" };
-        var transport = new Option<string>("--transport", "-t") { Description = "grain (Orleans client), http or grpc", DefaultValueFactory = _ => "grain" };
+        var transport = new Option<string?>("--transport", "-t") { Description = "grain (Orleans client), http or grpc (default: http with --http, else grain)" };
         transport.AcceptOnlyFromAmong("grain", "http", "grpc");
         var grpcUrl = new Option<string>("--grpc") { Description = "gRPC endpoint for --transport grpc", DefaultValueFactory = _ => "http://127.0.0.1:8001" };
+        var grpcKey = new Option<string?>("--api-key") { Description = "API key for the gRPC endpoint (env MESH_API_KEY)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_API_KEY") };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
         var command = new Command("bench", "Load a model and report throughput, p50/p90/p99 latency and errors (in the spirit of perf_analyzer)")
             { name, concurrency, requests, duration, rows, dims, input, transport, grpcUrl, json };
@@ -36,7 +37,7 @@ public static class BenchCommand
             var levels = parse.GetValue(concurrency)!;
             var count = parse.GetValue(requests) ?? (parse.GetValue(duration) is null ? 1000 : null);
             var time = parse.GetValue(duration) is double s ? TimeSpan.FromSeconds(s) : (TimeSpan?)null;
-            var mode = parse.GetValue(transport)!;
+            var mode = parse.GetValue(transport) ?? (parse.GetValue(http) is null ? "grain" : "http");
             var results = new List<BenchResult>();
 
             async Task<int> Sweep(Func<PredictRequest, Func<Task>> caller, ModelSignature signature)
@@ -62,33 +63,47 @@ public static class BenchCommand
             switch (mode)
             {
                 case "grain":
-                    return await MeshConnection.RunAsync(parse.GetValue(gateway)!, parse.GetValue(cluster)!, TimeSpan.FromSeconds(parse.GetValue(connectTimeout)), async mesh =>
+                    if (parse.GetValue(http) is not null)
+                        return MeshConnection.Fail(ExitCodes.Usage, "--transport grain loads the Orleans gateway; drop --http, or pick --transport http");
+                    return await run(parse, async mesh =>
                     {
                         var info = await mesh.GetModelAsync(model);
                         return await Sweep(r => () => mesh.PredictAsync(r), info.FindVersion(info.DefaultVersion)!.Signature);
-                    });
+                    }, null);
                 case "http":
-                    return await MeshConnection.RunHttpAsync(parse.GetValue(http) ?? "http://127.0.0.1:8000", parse.GetValue(apiKey), async client =>
+                    return await MeshConnection.RunHttpAsync(parse.GetValue(http) ?? "http://127.0.0.1:8000", parse.GetValue(grpcKey), async client =>
                     {
                         var metadata = await client.GetMetadataAsync(model);
                         return await Sweep(r => () => client.PredictAsync(r), metadata.Signature);
                     });
                 default:
-                    return await MeshConnection.RunHttpAsync(parse.GetValue(http) ?? "http://127.0.0.1:8000", parse.GetValue(apiKey), async client =>
+                    // Everything over gRPC, the signature too: a gRPC-only endpoint needs no HTTP address.
+                    return await MeshConnection.RunGrpcAsync(parse.GetValue(grpcUrl)!, async channel =>
                     {
-                        var metadata = await client.GetMetadataAsync(model);
-                        using var channel = GrpcChannel.ForAddress(parse.GetValue(grpcUrl)!);
                         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
-                        var headers = parse.GetValue(apiKey) is string key ? new Grpc.Core.Metadata { { "authorization", $"Bearer {key}" } } : null;
+                        var headers = parse.GetValue(grpcKey) is string key ? new Grpc.Core.Metadata { { "authorization", $"Bearer {key}" } } : null;
+                        var metadata = await grpc.ModelMetadataAsync(new ModelMetadataRequest { Name = model }, headers);
                         return await Sweep(r =>
                         {
                             var message = ToGrpc(r);
                             return async () => await grpc.ModelInferAsync(message, headers);
-                        }, metadata.Signature);
+                        }, SignatureOf(metadata));
                     });
             }
         });
         return command;
+    }
+
+    /// <summary>The signature a gRPC ModelMetadata answer describes (names, types, shapes with -1 for variable dimensions).</summary>
+    public static ModelSignature SignatureOf(ModelMetadataResponse metadata)
+    {
+        static TensorSpec Spec(ModelMetadataResponse.Types.TensorMetadata t)
+        {
+            if (!InferenceJson.TryParseDataType(t.Datatype, out var type))
+                throw new CommandLineInputException($"the endpoint describes tensor '{t.Name}' with datatype '{t.Datatype}', which Mesh does not know");
+            return new TensorSpec(t.Name, type, t.Shape.ToArray(), new string?[t.Shape.Count]);
+        }
+        return new ModelSignature(metadata.Inputs.Select(Spec).ToArray(), metadata.Outputs.Select(Spec).ToArray());
     }
 
     private static void Print(BenchResult r) =>

@@ -42,6 +42,9 @@ public class OptimizeProcessTests : IAsyncLifetime
         Assert.True(File.Exists(Path.Combine(_root, "mlp.int8.onnx")));
         var lineage = (await Mesh("lineage", "mlp")).Stdout;
         Assert.Contains("int8-dynamic-per-channel", lineage);
+        // The report is kept whole in the version's notes; the table shows its headline, not the JSON.
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(lineage, @"optimization report: \d\.\d\dx smaller, \d+\.\d\dx at batch 1, lowest cosine [01]\.\d{4}, top-1 100\.0 ?%"), lineage);
+        Assert.DoesNotContain("{", lineage);
         var zeros = "input=1x64:" + string.Join(",", new float[64]);
         var predicted = await Mesh("predict", "mlp", "--version", "2", "--input", zeros);
         Assert.True(predicted.ExitCode == 0, predicted.Stderr);
@@ -65,6 +68,8 @@ public class OptimizeProcessTests : IAsyncLifetime
         Assert.Contains("the optimized model fails the quality gate; not deployed: ", failed.Stderr);
         Assert.Matches(@"max absolute difference [0-9.E-]+ is above the gate's 1E-07", failed.Stderr);
         Assert.DoesNotContain("version 3", (await Mesh("model", "mlp")).Stdout);
+        // The parent is the version the file holds, not the one serving now.
+        Assert.Equal(0, (await Mesh("promote", "mlp", "2")).ExitCode);
         var overridden = await Mesh("optimize", file, "--int8", "--mode", "weight-only", "--max-abs-diff", "0.01", "--min-top1", "0.9", "--deploy", "mlp");
         Assert.True(overridden.ExitCode == 0, overridden.Stderr);
         Assert.Contains("gate        passed (top-1 >= 90.0 %, max abs difference <= 0.01)", overridden.Stdout);
@@ -80,8 +85,12 @@ public class OptimizeProcessTests : IAsyncLifetime
             "--min-top1", "1", "-o", Path.Combine(_root, "fraud.optimized.onnx"));
         Assert.True(graph.ExitCode == 0, graph.Stderr);
         Assert.Contains("outputs     over 500 rows: max abs difference 0, lowest cosine 1.00000, top-1 agreement 100.0 %", graph.Stdout);
+        var stranger = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--graph", "basic", "-o", Path.Combine(_root, "fraud.basic.onnx"), "--deploy", "mlp");
+        Assert.Equal(2, stranger.ExitCode);
+        Assert.Contains("fraud.onnx (sha256 ", stranger.Stderr);
+        Assert.Contains("is no version of model 'mlp'; name the version it was made from with --parent N", stranger.Stderr);
         var nothing = await Mesh("optimize", TestModels.PathOf("fraud.onnx"));
-        Assert.Equal(1, nothing.ExitCode);
+        Assert.Equal(2, nothing.ExitCode);
         Assert.Contains("say what to do: --int8, --graph LEVEL, or both", nothing.Stderr);
     }
 

@@ -264,7 +264,7 @@ public class SiloProcessTests : IDisposable
         Assert.Contains("FILE: no file at /no/such/file.onnx", missing.Stderr);
 
         var neither = await MeshProcess.RunCliAsync("predict", "m", "--gateway", Gateway);
-        Assert.NotEqual(0, neither.ExitCode);
+        Assert.Equal(2, neither.ExitCode);
         Assert.Contains("give the inputs either with --input", neither.Stderr);
     }
 
