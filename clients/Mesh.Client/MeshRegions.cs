@@ -190,8 +190,8 @@ public sealed class MeshRegions : IAsyncDisposable
 
     private sealed class Region : IAsyncDisposable
     {
-        private readonly MeshRegionEndpoint endpoint;
-        private readonly MeshRegionsOptions options;
+        private readonly MeshRegionEndpoint _endpoint;
+        private readonly MeshRegionsOptions _options;
         private readonly SemaphoreSlim _connecting = new(1, 1);
         private IHost? _host;
         private MeshClient? _client;
@@ -199,7 +199,7 @@ public sealed class MeshRegions : IAsyncDisposable
 
         public Region(MeshRegionEndpoint endpoint, MeshRegionsOptions options)
         {
-            (this.endpoint, this.options) = (endpoint, options);
+            (_endpoint, _options) = (endpoint, options);
             Pipeline = BuildPipeline();
         }
 
@@ -207,7 +207,7 @@ public sealed class MeshRegions : IAsyncDisposable
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _taken = new(StringComparer.Ordinal);
         private long _roundTripTicks = -1;
 
-        public string Name => endpoint.Name;
+        public string Name => _endpoint.Name;
         public bool Healthy => !_open;
 
         public double? RoundTripMilliseconds
@@ -229,7 +229,7 @@ public sealed class MeshRegions : IAsyncDisposable
             try
             {
                 var client = await GetClientAsync();
-                await client.ProbeRegionAsync(report).WaitAsync(options.CallTimeout);
+                await client.ProbeRegionAsync(report).WaitAsync(_options.CallTimeout);
             }
             catch (Exception e) when (IsRegionFailure(e))
             {
@@ -251,7 +251,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 FailureRatio = 0.5,
                 MinimumThroughput = 3,
                 SamplingDuration = TimeSpan.FromSeconds(5),
-                BreakDuration = options.BreakDuration,
+                BreakDuration = _options.BreakDuration,
                 ShouldHandle = new PredicateBuilder().Handle<Exception>(IsRegionFailure),
                 // A region that keeps failing gets a fresh connection when it is next tried: an Orleans client can
                 // stay broken after its cluster restarts (MEASUREMENTS.md), and a new one costs tens of ms.
@@ -259,7 +259,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 OnHalfOpened = _ => { _open = false; return ValueTask.CompletedTask; },
                 OnClosed = _ => { _open = false; return ValueTask.CompletedTask; },
             })
-            .AddTimeout(options.CallTimeout)
+            .AddTimeout(_options.CallTimeout)
             .Build();
 
         public async Task TryConnectAsync()
@@ -278,7 +278,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
                 builder.AddMeshClient(o =>
                 {
-                    (o.Gateways, o.ClusterId, o.ServiceId, o.ClientId) = (endpoint.Gateways, endpoint.Name, options.ServiceId, options.ClientId);
+                    (o.Gateways, o.ClusterId, o.ServiceId, o.ClientId) = (_endpoint.Gateways, _endpoint.Name, _options.ServiceId, _options.ClientId);
                     o.ConnectTimeout = TimeSpan.FromSeconds(1);
                 });
                 var host = builder.Build();
@@ -289,7 +289,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 catch (Exception e)
                 {
                     host.Dispose();
-                    throw new RegionUnreachableException(endpoint.Name, e);
+                    throw new RegionUnreachableException(_endpoint.Name, e);
                 }
                 (_host, _client) = (host, host.Services.GetRequiredService<MeshClient>());
                 return _client;

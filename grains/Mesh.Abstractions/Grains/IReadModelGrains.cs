@@ -28,7 +28,7 @@ public interface ICatalogProjectionGrain : IProjectionGrain
 /// <summary>Who changed what, when, where: the newest <see cref="MaxEntries"/> changes to models and devices.</summary>
 public interface IAuditProjectionGrain : IProjectionGrain
 {
-    public const int MaxEntries = 10_000;
+    const int MaxEntries = 10_000;
 
     /// <summary>Newest last; filtered by model name and actor when given.</summary>
     Task<AuditEntry[]> QueryAsync(string? model = null, string? actor = null, int limit = 100);
