@@ -71,6 +71,41 @@ public sealed partial class MeshProcess : IAsyncDisposable
         return new MeshProcess(Process.Start(start)!);
     }
 
+    /// <summary>A bash script run as its own process (its whole process tree is killed on dispose).</summary>
+    public static MeshProcess StartShell(string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(script);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        return new MeshProcess(Process.Start(start)!);
+    }
+
+    /// <summary>The lines of the README's code block that follows <paramref name="marker"/>.</summary>
+    public static string[] ReadmeBlock(string marker)
+    {
+        var readme = File.ReadAllLines(Path.Combine(RepositoryRoot, "README.md"));
+        var start = Array.FindIndex(readme, l => l.Contains(marker, StringComparison.Ordinal));
+        if (start < 0 || !readme[start + 1].StartsWith("```", StringComparison.Ordinal))
+            throw new InvalidOperationException($"README has no code block marked {marker}");
+        return readme.Skip(start + 2).TakeWhile(l => !l.StartsWith("```", StringComparison.Ordinal)).ToArray();
+    }
+
+    /// <summary>`git status --porcelain` of the repository.</summary>
+    public static async Task<string> GitStatusAsync()
+    {
+        await using var git = StartShell("git status --porcelain", workingDirectory: RepositoryRoot);
+        await git.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return git.Stdout;
+    }
+
     /// <summary>Runs the mesh CLI to completion (bounded by a minute) and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(params string[] args)
     {
