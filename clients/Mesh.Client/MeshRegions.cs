@@ -254,7 +254,7 @@ public sealed class MeshRegions : IAsyncDisposable
                 BreakDuration = _options.BreakDuration,
                 ShouldHandle = new PredicateBuilder().Handle<Exception>(IsRegionFailure),
                 // A region that keeps failing gets a fresh connection when it is next tried: an Orleans client can
-                // stay broken after its cluster restarts (MEASUREMENTS.md), and a new one costs tens of ms.
+                // stay broken after its cluster restarts (docs/measurements.md), and a new one costs tens of ms.
                 OnOpened = opened => { _open = true; _ = ResetAsync(); return ValueTask.CompletedTask; },
                 OnHalfOpened = _ => { _open = false; return ValueTask.CompletedTask; },
                 OnClosed = _ => { _open = false; return ValueTask.CompletedTask; },

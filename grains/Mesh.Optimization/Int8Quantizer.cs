@@ -34,7 +34,7 @@ public sealed class UnsupportedGraphException(string reason)
 /// Dynamic: every MatMul, and every Gemm (alpha = beta = 1, A not transposed), whose weights are a 2-D float
 /// initializer becomes DynamicQuantizeLinear(A) -> MatMulInteger(A_u8, W_s8) -> Cast -> Mul(scale_A * scale_W)
 /// [-> Add bias], the pattern ONNX Runtime fuses. Activations are quantized per call, so a row's numbers can differ
-/// slightly with what it is batched with (MEASUREMENTS.md).
+/// slightly with what it is batched with (docs/measurements.md).
 /// Weight-only: the node keeps its fp32 arithmetic and reads DequantizeLinear(W_s8, scale); the file says so in its
 /// metadata (<see cref="OptimizationMetadataKey"/>) so that Mesh sessions fold the weights back at load (see
 /// OnnxModelSession), without which ONNX Runtime runs DequantizeLinear on every call, 5-10x slower.

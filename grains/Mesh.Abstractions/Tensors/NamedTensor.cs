@@ -6,7 +6,7 @@ namespace Mesh.Abstractions.Tensors;
 /// <summary>
 /// A named tensor as it crosses every boundary of the mesh: a shape, an element type and one contiguous
 /// row-major buffer. Numbers travel as bytes because Orleans writes a float[] element by element
-/// (17-20x slower for a round trip, see MEASUREMENTS.md); strings travel as a string array.
+/// (17-20x slower for a round trip, see docs/measurements.md); strings travel as a string array.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record NamedTensor(string Name, TensorElementType ElementType, long[] Shape, byte[] Data, string[]? Strings = null)

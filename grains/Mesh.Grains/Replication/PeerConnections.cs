@@ -13,7 +13,7 @@ namespace Mesh.Grains.Replication;
 /// Orleans clients of the peer regions, one per peer, each in a host of its own: a silo's own IClusterClient
 /// must stay its own cluster's (a grain reference does not know its cluster). A peer that cannot be reached fails
 /// the call at once rather than after the default 3 minutes of retries, and its client is built anew on the next
-/// call, which also recovers the broken state seen after a peer's slow restart (MEASUREMENTS.md).
+/// call, which also recovers the broken state seen after a peer's slow restart (docs/measurements.md).
 /// </summary>
 public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<ClusterOptions> cluster, ILogger<PeerConnections> logger) : IAsyncDisposable
 {

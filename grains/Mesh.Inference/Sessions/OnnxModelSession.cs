@@ -48,7 +48,7 @@ public sealed class OnnxModelSession : IDisposable
             var session = create(options);
             // Int8 weights behind DequantizeLinear are kept as QDQ by default (for fusion into int8 kernels that a
             // weight-only model never reaches), so every run dequantizes them again: 5-10x slower than fp32
-            // (MEASUREMENTS.md). Such a file is loaded again with QDQ handling off, which folds the weights to fp32
+            // (docs/measurements.md). Such a file is loaded again with QDQ handling off, which folds the weights to fp32
             // once. The marker is only readable from a loaded session, hence the second load.
             if (session.ModelMetadata.CustomMetadataMap.TryGetValue(OptimizationMetadataKey, out var optimization)
                 && optimization.StartsWith("int8-weight-only", StringComparison.Ordinal))

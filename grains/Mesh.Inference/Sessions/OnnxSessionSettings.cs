@@ -3,7 +3,7 @@ namespace Mesh.Inference.Sessions;
 /// <summary>
 /// How ONNX Runtime sessions are created. The defaults fit a small machine: one intra-op thread per session,
 /// parallelism coming from concurrent callers, because two spinning ORT threads fight Orleans for two cores
-/// (MEASUREMENTS.md).
+/// (docs/measurements.md).
 /// </summary>
 public sealed class OnnxSessionSettings
 {

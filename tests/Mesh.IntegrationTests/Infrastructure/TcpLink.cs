@@ -6,7 +6,7 @@ namespace Mesh.IntegrationTests.Infrastructure;
 /// <summary>
 /// A TCP forwarder on loopback standing for the network between two processes, so a test can cut it: a cut
 /// resets every open connection and drops new ones unanswered (a black hole, as a partitioned network behaves:
-/// the caller learns of it by its own timeout), until <see cref="Heal"/>. No iptables here (MEASUREMENTS.md).
+/// the caller learns of it by its own timeout), until <see cref="Heal"/>. No iptables here (docs/measurements.md).
 /// </summary>
 public sealed class TcpLink : IAsyncDisposable
 {
