@@ -55,9 +55,12 @@ public sealed partial class MeshProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException($"{assembly} is not built (looked at {path}); build Mesh.sln first", path);
     }
 
-    public static MeshProcess Start(string assembly, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    public static MeshProcess Start(string assembly, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null) =>
+        Launch("dotnet", [assembly, .. args], environment, workingDirectory);
+
+    private static MeshProcess Launch(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment, string? workingDirectory)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -65,28 +68,14 @@ public sealed partial class MeshProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
         };
-        start.ArgumentList.Add(assembly);
         foreach (var arg in args) start.ArgumentList.Add(arg);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
         return new MeshProcess(Process.Start(start)!);
     }
 
     /// <summary>A bash script run as its own process (its whole process tree is killed on dispose).</summary>
-    public static MeshProcess StartShell(string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
-    {
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
-        };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(script);
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
-        return new MeshProcess(Process.Start(start)!);
-    }
+    public static MeshProcess StartShell(string script, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null) =>
+        Launch("bash", ["-c", script], environment, workingDirectory);
 
     /// <summary>The lines of the README's code block that follows <paramref name="marker"/>.</summary>
     public static string[] ReadmeBlock(string marker)

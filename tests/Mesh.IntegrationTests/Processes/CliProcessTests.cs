@@ -10,36 +10,11 @@ namespace Mesh.IntegrationTests.Processes;
 /// used to mislead (a wrong cluster, a retired version's bytes), routing keys, usage rows and shadow agreement.
 /// </summary>
 [Trait("Category", "Process")]
-public class CliProcessTests : IAsyncLifetime
+public class CliProcessTests : SiloProcessTest
 {
-    private readonly int _gateway = MeshProcess.FreePort();
-    private readonly int _http = MeshProcess.FreePort();
-    private readonly int _grpc = MeshProcess.FreePort();
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mesh-tests", $"cli-{Guid.NewGuid():N}");
-    private MeshProcess? _silo;
-    private string Http => $"http://127.0.0.1:{_http}";
-
-    public async Task InitializeAsync()
-    {
-        Directory.CreateDirectory(_root);
-        var settings = MeshProcess.SiloSettings(_gateway, _http, Path.Combine(_root, "silo"));
-        settings["Mesh__Gateway__GrpcPort"] = _grpc.ToString();
-        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], settings);
-        await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_silo is not null) await _silo.DisposeAsync();
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
-
-    private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
-        MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{_gateway}"]);
-
     private string WriteModel(string name, int seed)
     {
-        var path = Path.Combine(_root, name);
+        var path = Path.Combine(Root, name);
         File.WriteAllBytes(path, MlpModel.Build(new MlpModel.Options(Seed: seed)));
         return path;
     }
@@ -66,7 +41,7 @@ public class CliProcessTests : IAsyncLifetime
         }
 
         // gRPC load needs nothing but the gRPC endpoint: the signature comes over gRPC too.
-        var bench = await MeshProcess.RunCliAsync("bench", "over-http", "-t", "grpc", "--grpc", $"http://127.0.0.1:{_grpc}", "-n", "20", "--json");
+        var bench = await MeshProcess.RunCliAsync("bench", "over-http", "-t", "grpc", "--grpc", $"http://127.0.0.1:{GrpcPort}", "-n", "20", "--json");
         Assert.True(bench.ExitCode == 0, bench.Stderr);
         using var results = JsonDocument.Parse(bench.Stdout);
         Assert.Equal((20, 0), (results.RootElement[0].GetProperty("Requests").GetInt32(), results.RootElement[0].GetProperty("Errors").GetInt32()));
@@ -101,9 +76,9 @@ public class CliProcessTests : IAsyncLifetime
     [Fact]
     public async Task A_wrong_cluster_is_named_as_such()
     {
-        var wrong = await MeshProcess.RunCliAsync("models", "--gateway", $"127.0.0.1:{_gateway}", "--cluster", "elsewhere");
+        var wrong = await MeshProcess.RunCliAsync("models", "--gateway", Gateway, "--cluster", "elsewhere");
         Assert.Equal(3, wrong.ExitCode);
-        Assert.Contains($"the gateway at 127.0.0.1:{_gateway} answered but refused this client: it serves another cluster than 'elsewhere'", wrong.Stderr);
+        Assert.Contains($"the gateway at 127.0.0.1:{GatewayPort} answered but refused this client: it serves another cluster than 'elsewhere'", wrong.Stderr);
     }
 
     [Fact]
@@ -148,7 +123,7 @@ public class CliProcessTests : IAsyncLifetime
     [Fact]
     public async Task Audit_names_every_change_in_words()
     {
-        var sample = Path.Combine(_root, "baseline.json");
+        var sample = Path.Combine(Root, "baseline.json");
         var rows = MlpModel.SampleInput(64, seed: 3);
         await File.WriteAllTextAsync(sample, $$"""{"inputs":[{"name":"input","shape":[64,64],"datatype":"FP32","data":[{{string.Join(",", rows.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}]}]}""");
         Assert.Equal(0, (await Mesh("deploy", "audited", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
@@ -164,7 +139,7 @@ public class CliProcessTests : IAsyncLifetime
     {
         // Its own silo, so its usage table holds only this test's predicts.
         await using var silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [],
-            MeshProcess.SiloSettings(MeshProcess.FreePort(), MeshProcess.FreePort(), Path.Combine(_root, "usage-silo")));
+            MeshProcess.SiloSettings(MeshProcess.FreePort(), MeshProcess.FreePort(), Path.Combine(Root, "usage-silo")));
         await silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
         var gateway = System.Text.RegularExpressions.Regex.Match(silo.Stdout, @"orleans gateway (\S+),").Groups[1].Value;
         Task<(int ExitCode, string Stdout, string Stderr)> Cli(params string[] args) => MeshProcess.RunCliAsync([.. args, "--gateway", gateway]);

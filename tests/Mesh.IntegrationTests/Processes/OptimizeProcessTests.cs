@@ -4,32 +4,13 @@ namespace Mesh.IntegrationTests.Processes;
 
 /// <summary>`mesh optimize` against a silo process: int8 versions are deployed with lineage only when they pass the gate.</summary>
 [Trait("Category", "Process")]
-public class OptimizeProcessTests : IAsyncLifetime
+public class OptimizeProcessTests : SiloProcessTest
 {
-    private readonly int _gateway = MeshProcess.FreePort();
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mesh-tests", $"optimize-{Guid.NewGuid():N}");
-    private MeshProcess? _silo;
-
-    public async Task InitializeAsync()
-    {
-        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], MeshProcess.SiloSettings(_gateway, MeshProcess.FreePort(), Path.Combine(_root, "silo")));
-        await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_silo is not null) await _silo.DisposeAsync();
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
-
-    private Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
-        MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{_gateway}"]);
-
     [Fact]
     public async Task An_int8_version_that_passes_the_gate_is_deployed_with_its_lineage_and_one_that_fails_is_not()
     {
-        Directory.CreateDirectory(_root);
-        var file = Path.Combine(_root, "mlp.onnx");
+        Directory.CreateDirectory(Root);
+        var file = Path.Combine(Root, "mlp.onnx");
         File.Copy(TestModels.PathOf("mlp-small.onnx"), file);
         await WaitForSampleAsync();
 
@@ -39,7 +20,7 @@ public class OptimizeProcessTests : IAsyncLifetime
         Assert.Contains("top-1 agreement 100.0 %", passed.Stdout);
         Assert.Matches(@"structure   the rewritten nodes took \d+\.\d % of the fp32 run at batch 1; the rest bounds the speed-up at \d+\.\d\dx \(left in fp32: ", passed.Stdout);
         Assert.Contains("model mlp version 2 registered from version 1 (int8-dynamic-per-channel", passed.Stdout);
-        Assert.True(File.Exists(Path.Combine(_root, "mlp.int8.onnx")));
+        Assert.True(File.Exists(Path.Combine(Root, "mlp.int8.onnx")));
         var lineage = (await Mesh("lineage", "mlp")).Stdout;
         Assert.Contains("int8-dynamic-per-channel", lineage);
         // The report is kept whole in the version's notes; the table shows its headline, not the JSON.
@@ -77,29 +58,20 @@ public class OptimizeProcessTests : IAsyncLifetime
         var weightOnly = await Mesh("predict", "mlp", "--version", "3", "--input", zeros);
         Assert.True(weightOnly.ExitCode == 0, weightOnly.Stderr);
 
-        var fraud = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--int8", "-o", Path.Combine(_root, "fraud.int8.onnx"));
+        var fraud = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--int8", "-o", Path.Combine(Root, "fraud.int8.onnx"));
         Assert.Equal(1, fraud.ExitCode);
         Assert.Equal("error: cannot quantize this model: it has no MatMul or Gemm node, so there are no weights to quantize", fraud.Stderr.Trim());
         // What a tree model can take is ONNX Runtime's graph optimizations saved in the file; its decisions stay.
         var graph = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--graph", "extended", "--validation", TestModels.PathOf("fraud-test.json"),
-            "--min-top1", "1", "-o", Path.Combine(_root, "fraud.optimized.onnx"));
+            "--min-top1", "1", "-o", Path.Combine(Root, "fraud.optimized.onnx"));
         Assert.True(graph.ExitCode == 0, graph.Stderr);
         Assert.Contains("outputs     over 500 rows: max abs difference 0, lowest cosine 1.00000, top-1 agreement 100.0 %", graph.Stdout);
-        var stranger = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--graph", "basic", "-o", Path.Combine(_root, "fraud.basic.onnx"), "--deploy", "mlp");
+        var stranger = await Mesh("optimize", TestModels.PathOf("fraud.onnx"), "--graph", "basic", "-o", Path.Combine(Root, "fraud.basic.onnx"), "--deploy", "mlp");
         Assert.Equal(2, stranger.ExitCode);
         Assert.Contains("fraud.onnx (sha256 ", stranger.Stderr);
         Assert.Contains("is no version of model 'mlp'; name the version it was made from with --parent N", stranger.Stderr);
         var nothing = await Mesh("optimize", TestModels.PathOf("fraud.onnx"));
         Assert.Equal(2, nothing.ExitCode);
         Assert.Contains("say what to do: --int8, --graph LEVEL, or both", nothing.Stderr);
-    }
-
-    private async Task WaitForSampleAsync()
-    {
-        for (var i = 0; i < 50; i++)
-        {
-            if ((await Mesh("models")).Stdout.Contains("mlp")) return;
-            await Task.Delay(200);
-        }
     }
 }

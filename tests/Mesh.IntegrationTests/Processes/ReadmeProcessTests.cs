@@ -8,25 +8,8 @@ namespace Mesh.IntegrationTests.Processes;
 /// data folder, so that a developer's own edge-data/ is left alone.
 /// </summary>
 [Trait("Category", "Process"), Trait("Category", "Slow")]
-public class ReadmeProcessTests : IAsyncLifetime
+public class ReadmeProcessTests : SiloProcessTest
 {
-    private readonly int _gateway = MeshProcess.FreePort();
-    private readonly int _http = MeshProcess.FreePort();
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "mesh-tests", $"readme-{Guid.NewGuid():N}");
-    private MeshProcess? _silo;
-
-    public async Task InitializeAsync()
-    {
-        _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], MeshProcess.SiloSettings(_gateway, _http, Path.Combine(_root, "silo")));
-        await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_silo is not null) await _silo.DisposeAsync();
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
-
     [Fact]
     public async Task The_tour_runs_as_written_and_leaves_the_checkout_clean()
     {
@@ -35,7 +18,7 @@ public class ReadmeProcessTests : IAsyncLifetime
         // Aliases are expanded only in interactive shells unless asked; -e: every command must succeed (the one
         // that shows a refusal says `|| true` in the README).
         var script = "set -eo pipefail\nshopt -s expand_aliases\n" + string.Join("\n", MeshProcess.ReadmeBlock("<!-- tour: run by tests -->"));
-        await using var tour = MeshProcess.StartShell(script, new Dictionary<string, string> { ["MESH_GATEWAY"] = $"127.0.0.1:{_gateway}" }, MeshProcess.RepositoryRoot);
+        await using var tour = MeshProcess.StartShell(script, new Dictionary<string, string> { ["MESH_GATEWAY"] = Gateway }, MeshProcess.RepositoryRoot);
         var exit = await tour.WaitForExitAsync(TimeSpan.FromMinutes(6));
         Assert.True(exit == 0, $"the tour stopped with exit code {exit}\nstdout:\n{tour.Stdout}\nstderr:\n{tour.Stderr}");
         Assert.Contains("deployed fraud version 1", tour.Stdout);
@@ -48,21 +31,21 @@ public class ReadmeProcessTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_edge_bridge_commands_run_as_written_from_the_repository_root_and_answer_locally()
+    public async Task The_edge_bridge_commands_run_as_written_from_the_repositoryRoot_and_answer_locally()
     {
         var before = await MeshProcess.GitStatusAsync();
         await WaitForSampleAsync();
         var edgePort = MeshProcess.FreePort();
         var block = MeshProcess.ReadmeBlock("<!-- edge bridge: run by tests -->")
-            .Select(l => l.Replace("127.0.0.1:8000", $"127.0.0.1:{_http}").Replace("127.0.0.1:8100", $"127.0.0.1:{edgePort}"));
+            .Select(l => l.Replace("127.0.0.1:8000", $"127.0.0.1:{HttpPort}").Replace("127.0.0.1:8100", $"127.0.0.1:{edgePort}"));
         // The tour's `mesh` alias, as the built CLI; the script then waits on the bridge it started in the background.
         var mesh = MeshProcess.BuiltAssembly("clients/Mesh.Cli", "mesh.dll");
         var script = $"set -eo pipefail\nmesh() {{ dotnet '{mesh}' \"$@\"; }}\n" + string.Join("\n", block) + "\necho 'edge block done'\nwait\n";
         var environment = new Dictionary<string, string>
         {
-            ["MESH_GATEWAY"] = $"127.0.0.1:{_gateway}",
+            ["MESH_GATEWAY"] = Gateway,
             ["Mesh__Edge__HttpPort"] = edgePort.ToString(),
-            ["Mesh__Edge__DataDirectory"] = Path.Combine(_root, "edge-data"),
+            ["Mesh__Edge__DataDirectory"] = Path.Combine(Root, "edge-data"),
         };
         await using (var edge = MeshProcess.StartShell(script, environment, MeshProcess.RepositoryRoot))
         {
@@ -74,14 +57,5 @@ public class ReadmeProcessTests : IAsyncLifetime
             Assert.DoesNotContain("error", edge.Stderr, StringComparison.OrdinalIgnoreCase);
         }
         Assert.Equal(before, await MeshProcess.GitStatusAsync());
-    }
-
-    private async Task WaitForSampleAsync()
-    {
-        for (var i = 0; i < 50; i++)
-        {
-            if ((await MeshProcess.RunCliAsync("models", "--gateway", $"127.0.0.1:{_gateway}")).Stdout.Contains("mlp")) return;
-            await Task.Delay(200);
-        }
     }
 }
