@@ -49,13 +49,13 @@ public static class MeshConnection
             {
                 await host.StartAsync();
             }
-            catch (Exception e) when (GatewayRefusal.IsRefusal(e))
-            {
-                return Fail(ExitCodes.Unreachable, $"the gateway at {gateway} answered but refused this client: it serves another cluster than '{cluster}'. " +
-                                                   "Pass the region's name with --cluster (or MESH_CLUSTER); the silo prints it at start (\"Mesh silo ready: cluster '...'\").");
-            }
             catch (Exception e)
             {
+                // Orleans reports a refused handshake and a dead port alike once its retries are over, so ask the
+                // port itself: a gateway that takes a TCP connection but not this client serves another cluster.
+                if (GatewayRefusal.IsRefusal(e) || await AcceptsConnectionsAsync(gateway))
+                    return Fail(ExitCodes.Unreachable, $"the gateway at {gateway} answered but refused this client: it serves another cluster than '{cluster}'. " +
+                                                       "Pass the region's name with --cluster (or MESH_CLUSTER); the silo prints it at start (\"Mesh silo ready: cluster '...'\").");
                 return Fail(ExitCodes.Unreachable, $"cannot reach the mesh gateway at {gateway} (cluster '{cluster}'): {e.Message}");
             }
 
@@ -81,6 +81,23 @@ public static class MeshConnection
             {
                 await host.StopAsync();
             }
+        }
+    }
+
+    private static async Task<bool> AcceptsConnectionsAsync(string gateway)
+    {
+        var colon = gateway.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(gateway[(colon + 1)..], out var port)) return false;
+        try
+        {
+            using var tcp = new System.Net.Sockets.TcpClient();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await tcp.ConnectAsync(gateway[..colon], port, timeout.Token);
+            return true;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            return false;
         }
     }
 
