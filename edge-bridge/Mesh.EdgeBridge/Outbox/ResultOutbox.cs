@@ -26,6 +26,7 @@ public sealed class ResultOutbox : IAsyncDisposable
     private const int MaxGroup = 512;
     private readonly EdgeBridgeOptions _options;
     private readonly ILogger<ResultOutbox> _logger;
+    private readonly TimeProvider _clock;
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _write = new(1, 1);
     private readonly Channel<(DeviceResult Result, TaskCompletionSource<long> Done)> _incoming =
@@ -36,9 +37,10 @@ public sealed class ResultOutbox : IAsyncDisposable
     private long _lostTotal;
     private DateTimeOffset _nextAgeCheck;
 
-    public ResultOutbox(IOptions<EdgeBridgeOptions> options, ILogger<ResultOutbox> logger)
+    /// <param name="clock">Judges <see cref="OutboxOptions.MaxAge"/> (the system clock unless a test gives its own).</param>
+    public ResultOutbox(IOptions<EdgeBridgeOptions> options, ILogger<ResultOutbox> logger, TimeProvider? clock = null)
     {
-        (_options, _logger) = (options.Value, logger);
+        (_options, _logger, _clock) = (options.Value, logger, clock ?? TimeProvider.System);
         Directory.CreateDirectory(_options.FullDataDirectory);
         Path = System.IO.Path.Combine(_options.FullDataDirectory, "outbox.db");
         _writer = Open();
@@ -142,7 +144,7 @@ public sealed class ResultOutbox : IAsyncDisposable
     private long DropOverflow(SqliteTransaction transaction, long depth)
     {
         long dropped = 0;
-        var now = DateTimeOffset.UtcNow;
+        var now = _clock.GetUtcNow();
         if (now >= _nextAgeCheck)
         {
             _nextAgeCheck = now.AddSeconds(10);

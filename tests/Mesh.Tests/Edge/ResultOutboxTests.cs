@@ -1,0 +1,120 @@
+using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Tensors;
+using Mesh.EdgeBridge.Configuration;
+using Mesh.EdgeBridge.Outbox;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Mesh.Tests.Edge;
+
+/// <summary>
+/// The bridge's durable outbox on a real SQLite file: sequence numbers in commit order and never reused, the
+/// overflow policies, the age limit on a fake clock, and what an acknowledgement forgets.
+/// </summary>
+public sealed class ResultOutboxTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "mesh-tests", "outbox-" + Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero));
+
+    private ResultOutbox Open(Action<OutboxOptions>? configure = null)
+    {
+        var options = new EdgeBridgeOptions { DeviceId = "cam-1", DataDirectory = _data };
+        configure?.Invoke(options.Outbox);
+        return new ResultOutbox(Microsoft.Extensions.Options.Options.Create(options), NullLogger<ResultOutbox>.Instance, _clock);
+    }
+
+    private DeviceResult Result(float value) =>
+        new(0, "mlp", 1, _clock.GetUtcNow(), "edge", null, [NamedTensor.Create("y", [1, 1], new[] { value })]);
+
+    [Fact]
+    public async Task Sequence_numbers_follow_commit_order_and_are_never_reused_across_restarts()
+    {
+        await using (var outbox = Open())
+        {
+            var sequences = await Task.WhenAll(Enumerable.Range(1, 5).Select(i => outbox.AppendAsync(Result(i))));
+            Assert.Equal([1L, 2, 3, 4, 5], sequences.Order());
+            var (pending, _) = outbox.ReadBatch(10);
+            Assert.Equal([1L, 2, 3, 4, 5], pending.Select(p => p.Sequence));
+            await outbox.AcknowledgeAsync(5, []);
+            Assert.Equal(0, outbox.Depth);
+        }
+        // Every row was synced and deleted: the next number still follows the last one ever given.
+        await using (var reopened = Open())
+        {
+            Assert.Equal(5, reopened.LastSequence);
+            Assert.Equal(6, await reopened.AppendAsync(Result(6)));
+        }
+    }
+
+    [Fact]
+    public async Task Results_survive_a_restart_until_acknowledged_and_an_acknowledgement_forgets_only_what_it_names()
+    {
+        await using (var outbox = Open())
+            for (var i = 1; i <= 4; i++) await outbox.AppendAsync(Result(i));
+        await using var reopened = Open();
+        Assert.Equal(4, reopened.Depth);
+        await reopened.AcknowledgeAsync(2, []);
+        var (pending, lost) = reopened.ReadBatch(10);
+        Assert.Equal([3L, 4], pending.Select(p => p.Sequence));
+        Assert.Equal([3f, 4f], pending.Select(p => p.Result.Outputs[0].AsSpan<float>()[0]));
+        Assert.Empty(lost);
+        Assert.Equal(2, reopened.Depth);
+    }
+
+    [Fact]
+    public async Task Drop_oldest_past_the_limit_records_the_dropped_numbers_as_lost_ranges_until_they_are_declared()
+    {
+        await using var outbox = Open(o => (o.MaxResults, o.Overflow) = (3, OutboxOverflow.DropOldest));
+        for (var i = 1; i <= 5; i++) await outbox.AppendAsync(Result(i));
+
+        var (pending, lost) = outbox.ReadBatch(10);
+        Assert.Equal([3L, 4, 5], pending.Select(p => p.Sequence));
+        // One range per commit that dropped (here each commit dropped one): together exactly the numbers gone.
+        Assert.Equal([1L, 2], lost.SelectMany(l => Enumerable.Range((int)l.From, (int)(l.To - l.From + 1)).Select(n => (long)n)).Order());
+        Assert.All(lost, l => Assert.Contains("MaxResults = 3", l.Reason));
+        Assert.Equal(2, outbox.LostTotal);
+
+        await outbox.AcknowledgeAsync(5, lost);
+        Assert.Empty(outbox.ReadBatch(10).Lost);
+        Assert.Equal(0, outbox.Depth);
+    }
+
+    [Fact]
+    public async Task Refuse_past_the_limit_turns_results_away_and_loses_nothing()
+    {
+        await using var outbox = Open(o => (o.MaxResults, o.Overflow) = (2, OutboxOverflow.Refuse));
+        await outbox.AppendAsync(Result(1));
+        await outbox.AppendAsync(Result(2));
+        // Refused synchronously, before anything is written.
+        var full = Assert.Throws<OutboxFullException>(() => { _ = outbox.AppendAsync(Result(3)); });
+        Assert.Contains("Mesh:Edge:Outbox:MaxResults = 2", full.Message);
+        Assert.Equal(0, outbox.LostTotal);
+
+        await outbox.AcknowledgeAsync(1, []);
+        Assert.Equal(3, await outbox.AppendAsync(Result(3)));
+    }
+
+    [Fact]
+    public async Task Results_older_than_the_age_limit_on_the_clock_are_dropped_as_lost_at_the_next_commit()
+    {
+        await using var outbox = Open(o => o.MaxAge = TimeSpan.FromHours(1));
+        await outbox.AppendAsync(Result(1));
+        await outbox.AppendAsync(Result(2));
+        _clock.Advance(TimeSpan.FromMinutes(59));
+        await outbox.AppendAsync(Result(3));
+        Assert.Equal(0, outbox.LostTotal);
+
+        _clock.Advance(TimeSpan.FromMinutes(2));
+        await outbox.AppendAsync(Result(4));
+        var (pending, lost) = outbox.ReadBatch(10);
+        Assert.Equal([3L, 4], pending.Select(p => p.Sequence));
+        var range = Assert.Single(lost);
+        Assert.Equal((1L, 2L), (range.From, range.To));
+        Assert.Contains("MaxAge", range.Reason);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
+    }
+}
