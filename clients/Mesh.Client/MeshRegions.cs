@@ -149,7 +149,7 @@ public sealed class MeshRegions : IAsyncDisposable
     }
 
     // The region failed, not the request: another region may well answer it.
-    private static bool IsRegionFailure(Exception e) =>
+    internal static bool IsRegionFailure(Exception e) =>
         e is OverloadedException or BrokenCircuitException or TimeoutRejectedException or TimeoutException
             or SiloUnavailableException or OrleansException or System.Net.Sockets.SocketException or RegionUnreachableException
         || (e is not MeshException && e is InvalidOperationException);
@@ -170,11 +170,20 @@ public sealed class MeshRegions : IAsyncDisposable
     {
         await Task.WhenAll(_regions.Select(r => r.ProbeAsync()));
         if (!_options.PreferLowestLatency) return;
-        // Round trips within one step of each other (or unmeasured) keep the configured order.
-        var step = Math.Max(_options.LatencyTolerance.TotalMilliseconds, 0.001);
-        _preferred = _regions.Select((r, i) => (r, i))
-            .OrderBy(x => x.r.RoundTripMilliseconds is { } ms && !double.IsInfinity(ms) ? Math.Floor(ms / step) : double.PositiveInfinity).ThenBy(x => x.i)
-            .Select(x => x.r).ToArray();
+        _preferred = PreferenceOrder(_regions.Select(r => r.RoundTripMilliseconds).ToArray(), _options.LatencyTolerance).Select(i => _regions[i]).ToArray();
+    }
+
+    /// <summary>
+    /// The order to try regions in by their measured round trips (null or infinite: not measured, or down):
+    /// nearest first in steps of <paramref name="tolerance"/>, so regions within one step of each other, and the
+    /// unmeasured ones, keep their configured order. Returns indexes into the configured list.
+    /// </summary>
+    internal static int[] PreferenceOrder(IReadOnlyList<double?> roundTripMilliseconds, TimeSpan tolerance)
+    {
+        var step = Math.Max(tolerance.TotalMilliseconds, 0.001);
+        return Enumerable.Range(0, roundTripMilliseconds.Count)
+            .OrderBy(i => roundTripMilliseconds[i] is { } ms && !double.IsInfinity(ms) ? Math.Floor(ms / step) : double.PositiveInfinity).ThenBy(i => i)
+            .ToArray();
     }
 
     public async ValueTask DisposeAsync()
