@@ -19,9 +19,21 @@ namespace Mesh.Grains.Inference;
 /// </summary>
 public sealed record Route(ModelVersionInfo Version, ServingPolicy Policy, ModelVersionInfo? Shadow, bool BySplit);
 
-public sealed class ModelVersionDirectory(IGrainFactory grains, IOptions<InferenceOptions> options, TimeProvider clock)
+public sealed class ModelVersionDirectory
 {
     private readonly ConcurrentDictionary<string, (ModelInfo Info, long Expires)> _models = new(StringComparer.Ordinal);
+    private readonly Func<string, Task<ModelInfo>> _fetch;
+    private readonly IOptions<InferenceOptions> _options;
+    private readonly TimeProvider _clock;
+
+    public ModelVersionDirectory(IGrainFactory grains, IOptions<InferenceOptions> options, TimeProvider clock)
+        : this(model => grains.GetGrain<IModelGrain>(model).GetAsync(), options, clock)
+    {
+    }
+
+    /// <param name="fetch">Reads a model's current state (the model grain's, in a silo).</param>
+    internal ModelVersionDirectory(Func<string, Task<ModelInfo>> fetch, IOptions<InferenceOptions> options, TimeProvider clock) =>
+        (_fetch, _options, _clock) = (fetch, options, clock);
 
     /// <summary>
     /// Where a predict goes: the version it names, or else the version the model's traffic split picks (by
@@ -48,11 +60,11 @@ public sealed class ModelVersionDirectory(IGrainFactory grains, IOptions<Inferen
 
     private async ValueTask<(ModelInfo Info, bool Fresh)> GetAsync(string model, bool forceRefresh)
     {
-        var now = clock.GetTimestamp();
+        var now = _clock.GetTimestamp();
         if (!forceRefresh && _models.TryGetValue(model, out var entry) && now < entry.Expires)
             return (entry.Info, false);
-        var info = await grains.GetGrain<IModelGrain>(model).GetAsync();
-        var ttl = (long)(options.Value.VersionCacheTtl.TotalSeconds * clock.TimestampFrequency);
+        var info = await _fetch(model);
+        var ttl = (long)(_options.Value.VersionCacheTtl.TotalSeconds * _clock.TimestampFrequency);
         _models[model] = (info, now + ttl);
         return (info, true);
     }

@@ -46,6 +46,21 @@ public sealed class TwoSiloClusterCollection : ICollectionFixture<TwoSiloCluster
     public const string Name = "two-silo cluster";
 }
 
+/// <summary>
+/// Two silos whose routing tables keep nothing (VersionCacheTtl 0): a lifecycle change shows on the next predict,
+/// so lifecycle tests wait for no cache. The cache's own timing is unit-tested on a fake clock.
+/// </summary>
+public sealed class UncachedRoutingCluster() : MeshClusterFixture(2, new Dictionary<string, string?>
+{
+    ["Mesh:Inference:VersionCacheTtl"] = "00:00:00",
+});
+
+[CollectionDefinition(Name)]
+public sealed class UncachedRoutingClusterCollection : ICollectionFixture<UncachedRoutingCluster>
+{
+    public const string Name = "uncached-routing cluster";
+}
+
 /// <summary>One silo whose sessions go idle after a second: for the scale-to-zero life cycle.</summary>
 public sealed class ShortIdleCluster() : MeshClusterFixture(1, new Dictionary<string, string?>
 {

@@ -9,15 +9,12 @@ using Mesh.SampleModels;
 
 namespace Mesh.IntegrationTests.Lifecycle;
 
-[Collection(TwoSiloClusterCollection.Name), Trait("Category", "Integration")]
-public class ModelLifecycleTests(TwoSiloCluster fixture)
+[Collection(UncachedRoutingClusterCollection.Name), Trait("Category", "Integration")]
+public class ModelLifecycleTests(UncachedRoutingCluster fixture)
 {
     private static readonly byte[] V1 = TestModels.Mlp;
     private static readonly byte[] V2 = MlpModel.Build(new MlpModel.Options(Seed: 2));
     private static readonly byte[] V3 = MlpModel.Build(new MlpModel.Options(Seed: 3));
-
-    // The routing table of every silo follows model events within its refresh (1 s by default).
-    private static Task RoutingCatchesUp() => Task.Delay(TimeSpan.FromSeconds(1.2));
 
     private async Task<string> DeployThreeAsync(string prefix)
     {
@@ -37,7 +34,6 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
         var model = await DeployThreeAsync("canary");
         var info = await fixture.Mesh.SetTrafficAsync(model, new TrafficWeight(2, 10), new TrafficWeight(1, 90));
         Assert.Equal([new TrafficWeight(1, 90), new TrafficWeight(2, 10)], info.Traffic!);
-        await RoutingCatchesUp();
 
         var versions = new List<int>(10_000);
         for (var wave = 0; wave < 10; wave++)
@@ -53,7 +49,6 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
     {
         var model = await DeployThreeAsync("sticky");
         await fixture.Mesh.SetTrafficAsync(model, new TrafficWeight(1, 50), new TrafficWeight(3, 50));
-        await RoutingCatchesUp();
 
         var byKey = new Dictionary<string, HashSet<int>>();
         for (var round = 0; round < 10; round++)
@@ -82,14 +77,12 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
         await fixture.Mesh.DeployAsync(model, V2, makeDefault: false);
 
         await fixture.Mesh.SetShadowAsync(model, 2);
-        await RoutingCatchesUp();
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Predict(model)));
         Assert.All(answers, a => Assert.Equal(1, a.Version));
         await WaitUntil(() => meter.Sum(MeshTelemetry.Instruments.ShadowComparisons, model) >= 20, "20 shadow comparisons");
         Assert.Equal(20, meter.Sum(MeshTelemetry.Instruments.ShadowComparisons, model, ("mesh.outcome", "agree")));
 
         await fixture.Mesh.SetShadowAsync(model, 3);
-        await RoutingCatchesUp();
         await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Predict(model)));
         await WaitUntil(() => meter.Sum(MeshTelemetry.Instruments.ShadowComparisons, model) >= 30, "10 more shadow comparisons");
         Assert.Equal(10, meter.Sum(MeshTelemetry.Instruments.ShadowComparisons, model, ("mesh.outcome", "disagree")));
@@ -110,7 +103,6 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
         // Undo the promote of 2: back to 1. Nothing had all traffic before 1.
         info = await fixture.Mesh.RollbackAsync(model);
         Assert.Equal(1, info.DefaultVersion);
-        await RoutingCatchesUp();
         Assert.Equal(1, (await Predict(model)).Version);
         var e = await Assert.ThrowsAsync<InvalidLifecycleChangeException>(() => fixture.Mesh.RollbackAsync(model));
         Assert.Equal($"model '{model}' rollback: no version had all traffic before version 1; nothing was changed", e.Message);
@@ -124,7 +116,6 @@ public class ModelLifecycleTests(TwoSiloCluster fixture)
 
         var info = await fixture.Mesh.RetireAsync(model, 2);
         Assert.True(info.FindVersion(2)!.Retired);
-        await RoutingCatchesUp();
 
         var refused = await Assert.ThrowsAsync<ModelVersionRetiredException>(() => Predict(model, version: 2));
         Assert.Equal($"model '{model}' version 2 is retired and serves no predicts; name another version or none", refused.Message);
