@@ -35,6 +35,9 @@ public static class MeshConnection
                 o.Gateways = [gateway];
                 o.ClusterId = cluster;
                 o.ConnectTimeout = connectTimeout;
+                // A command on loopback or a LAN connects in milliseconds; 2 s still leaves a slow WAN room, and a
+                // wrong --cluster (a handshake that never completes) then shows in 2 s instead of Orleans' 5.
+                o.OpenConnectionTimeout = TimeSpan.FromSeconds(Math.Min(2, connectTimeout.TotalSeconds));
             });
             host = builder.Build();
         }

@@ -26,6 +26,8 @@ public static class MeshClientHostingExtensions
                 cluster.ServiceId = options.ServiceId;
             });
             client.AddActivityPropagation();
+            if (options.OpenConnectionTimeout is { } open)
+                client.Configure<Orleans.Configuration.ConnectionOptions>(c => c.OpenConnectionTimeout = open);
             // Without a filter the first connection waits minutes on a gateway that is down; give up after
             // ConnectTimeout so a CLI or app reports the problem instead of hanging.
             DateTime? firstFailure = null;

@@ -27,6 +27,13 @@ public sealed class MeshClientOptions
     /// <summary>How long to keep trying to reach a gateway at start before giving up with an error.</summary>
     public TimeSpan ConnectTimeout { get; set; } = DefaultConnectTimeout;
 
+    /// <summary>
+    /// Longest one connection attempt may take, TCP and Orleans' handshake together. A gateway of another cluster
+    /// never completes the handshake, so this is also how long such a mistake takes to show. Orleans' own default
+    /// (5 s) when unset.
+    /// </summary>
+    public TimeSpan? OpenConnectionTimeout { get; set; }
+
     /// <summary>The gateways as endpoints; host names are resolved now. Throws naming the bad entry.</summary>
     public IPEndPoint[] ResolveGateways()
     {
