@@ -59,6 +59,16 @@ public static class InferenceJson
 
     // ---------------------------------------------------------------- requests, read by the server
 
+    /// <summary>Triton's sequence extension's request parameters, which Mesh refuses rather than ignores.</summary>
+    public static readonly string[] SequenceParameters = ["sequence_id", "sequence_start", "sequence_end"];
+
+    /// <summary>
+    /// Mesh serves stateless models: a request that asks for a sequence (stateful, correlated requests) would be
+    /// answered as if alone, so it is refused, naming the parameter.
+    /// </summary>
+    public static InvalidRequestException SequenceRefused(string parameter) =>
+        new($"parameters.{parameter}", "Mesh does not implement Triton's sequence extension (its models are stateless); send each request without sequence parameters");
+
     /// <summary>Reads a JSON-only inference request (no binary data).</summary>
     public static PredictRequest ReadRequest(string model, int? version, string json) =>
         ReadRequest(model, version, Encoding.UTF8.GetBytes(json), ReadOnlyMemory<byte>.Empty).Request;
@@ -91,6 +101,8 @@ public static class InferenceJson
         if (root.TryGetProperty("parameters", out var parameters))
         {
             if (parameters.ValueKind != JsonValueKind.Object) throw new InvalidRequestException("parameters", "must be an object");
+            foreach (var name in SequenceParameters)
+                if (parameters.TryGetProperty(name, out _)) throw SequenceRefused(name);
             if (parameters.TryGetProperty("timeout", out var t))
                 timeout = t.ValueKind == JsonValueKind.Number && t.TryGetInt64(out var micros) && micros > 0
                     ? TimeSpan.FromMicroseconds(micros)

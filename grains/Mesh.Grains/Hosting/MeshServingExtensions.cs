@@ -30,6 +30,7 @@ public static class MeshServingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.AddSingleton<TrafficStats>();
+        services.AddSingleton<InferenceStatistics>();
         services.AddSingleton<MeshMetrics>();
         services.AddHostedService<Operations.SiloStatsPublisher>();
 

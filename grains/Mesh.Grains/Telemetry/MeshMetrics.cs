@@ -50,10 +50,11 @@ public sealed class MeshMetrics
     private readonly KeyValuePair<string, object?> _silo;
 
     private readonly TrafficStats _traffic;
+    private readonly InferenceStatistics _statistics;
 
-    public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo, TrafficStats traffic)
+    public MeshMetrics(IMeterFactory meters, ILocalSiloDetails silo, TrafficStats traffic, InferenceStatistics statistics)
     {
-        _traffic = traffic;
+        (_traffic, _statistics) = (traffic, statistics);
         var meter = meters.Create(MeshTelemetry.MeterName);
         _silo = new(MeshTelemetry.Tags.Silo, silo.SiloAddress.ToString());
         _requests = meter.CreateCounter<long>(MeshTelemetry.Instruments.PredictRequests, "{request}", "Predict requests, by model, version and outcome");
@@ -151,6 +152,7 @@ public sealed class MeshMetrics
         _requests.Add(requests, tags);
         for (var i = 0; i < requests; i++) _duration.Record(milliseconds, tags);
         _traffic.Predicted(model, outcome == "success", milliseconds, requests);
+        _statistics.Predicted(model, version, outcome == "success", milliseconds, requests);
     }
 
     public void ColdStart(string model, int version, double milliseconds)
@@ -170,10 +172,14 @@ public sealed class MeshMetrics
         _batchRows.Record(rows, tags);
         _batchRequests.Record(requests, tags);
         _computeDuration.Record(milliseconds, tags);
+        _statistics.Executed(model, version, rows, requests, milliseconds);
     }
 
-    public void QueueWaited(string model, int version, double milliseconds) =>
+    public void QueueWaited(string model, int version, double milliseconds)
+    {
         _queueDuration.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Version, version } });
+        _statistics.Queued(model, version, milliseconds);
+    }
 
     public void Used(string caller, int requests, int rows, double computeMs, double queueMs)
     {

@@ -100,6 +100,15 @@ public static class GatewayHosting
         try
         {
             await next(http);
+            // Routing answers an unknown path or method with an empty 404/405; the protocol's clients need a body to
+            // report ("The document is empty" otherwise).
+            if (!http.Response.HasStarted && http.Request.Path.StartsWithSegments("/v2")
+                && http.Response.StatusCode is StatusCodes.Status404NotFound or StatusCodes.Status405MethodNotAllowed)
+            {
+                await GatewayErrors.WriteAsync(http, http.Response.StatusCode, http.Response.StatusCode == StatusCodes.Status404NotFound
+                    ? $"no such endpoint: {http.Request.Method} {http.Request.Path} (the Open Inference Protocol's are under /v2/health, /v2/models and /v2/repository)"
+                    : $"{http.Request.Method} is not allowed on {http.Request.Path}");
+            }
         }
         catch (Exception e) when (!http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested)
         {

@@ -4,7 +4,9 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
 using Mesh.Abstractions.Protocol;
 using Mesh.Client;
+using Mesh.Grains.Configuration;
 using Mesh.Grains.Inference;
+using Mesh.Grains.Telemetry;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -14,7 +16,8 @@ namespace Mesh.Silo.Gateway;
 public static class InferenceEndpoints
 {
     public const string Platform = "onnx_onnxv1";
-    public static readonly string[] Extensions = ["binary_tensor_data", "model_repository"];
+    // Exactly the extensions Mesh implements (README's protocol section lists the same).
+    public static readonly string[] Extensions = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"];
     public static string ServerVersion { get; } =
         typeof(InferenceEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -33,6 +36,11 @@ public static class InferenceEndpoints
         api.MapGet("/models/{model}/versions/{version}", (string model, string version, MeshClient mesh) => MetadataAsync(mesh, model, version));
         api.MapGet("/models/{model}/ready", (string model, MeshClient mesh) => ReadyAsync(mesh, model, null));
         api.MapGet("/models/{model}/versions/{version}/ready", (string model, string version, MeshClient mesh) => ReadyAsync(mesh, model, version));
+        api.MapGet("/models/{model}/config", (string model, MeshClient mesh, IOptions<InferenceOptions> inference) => ConfigAsync(mesh, model, null, inference.Value));
+        api.MapGet("/models/{model}/versions/{version}/config", (string model, string version, MeshClient mesh, IOptions<InferenceOptions> inference) => ConfigAsync(mesh, model, version, inference.Value));
+        api.MapGet("/models/stats", (MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, null, null));
+        api.MapGet("/models/{model}/stats", (string model, MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, model, null));
+        api.MapGet("/models/{model}/versions/{version}/stats", (string model, string version, MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, model, version));
         api.MapPost("/models/{model}/infer", (HttpContext http, string model, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, null));
         api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, version));
     }
@@ -64,6 +72,40 @@ public static class InferenceEndpoints
             inputs = TensorMetadata(chosen.Signature.Inputs),
             outputs = TensorMetadata(chosen.Signature.Outputs),
         });
+    }
+
+    private static async Task<IResult> ConfigAsync(MeshClient mesh, string model, string? version, InferenceOptions inference) =>
+        Results.Content(TritonExtensions.Json(await ConfigOfAsync(mesh, model, version, inference)), "application/json");
+
+    /// <summary>Triton's model configuration of the version a request names (or the default one).</summary>
+    public static async Task<Mesh.Client.Grpc.ModelConfig> ConfigOfAsync(MeshClient mesh, string model, string? version, InferenceOptions inference)
+    {
+        var (info, chosen) = await ResolveAsync(mesh, model, version);
+        return TritonExtensions.Config(info, chosen, inference.Runners);
+    }
+
+    private static async Task<IResult> StatisticsAsync(MeshClient mesh, InferenceStatistics statistics, string? model, string? version) =>
+        Results.Content(TritonExtensions.Json(await StatisticsOfAsync(mesh, statistics, model, version)), "application/json");
+
+    /// <summary>
+    /// This silo's statistics of every version of every model, of one model, or of one version; a version that has
+    /// served nothing here reports zeros, as Triton's do. An unknown model or version is an error (404).
+    /// </summary>
+    public static async Task<Mesh.Client.Grpc.ModelStatisticsResponse> StatisticsOfAsync(MeshClient mesh, InferenceStatistics statistics, string? model, string? version)
+    {
+        ModelInfo[] models;
+        if (string.IsNullOrEmpty(model)) models = await mesh.ListModelsAsync();
+        else
+        {
+            var (info, _) = string.IsNullOrEmpty(version) ? (await mesh.GetModelAsync(model), null!) : await ResolveAsync(mesh, model, version);
+            models = [info];
+        }
+        var wanted = ParseVersion(version);
+        var measured = statistics.Snapshot(string.IsNullOrEmpty(model) ? null : model, wanted).ToDictionary(s => (s.Model, s.Version));
+        var zero = new DurationStatistic(0, 0);
+        var rows = models.SelectMany(m => m.Versions.Where(v => wanted is null || v.Version == wanted).Select(v =>
+            measured.GetValueOrDefault((m.Name, v.Version)) ?? new VersionStatistics(m.Name, v.Version, 0, 0, 0, zero, zero, zero, zero, [])));
+        return TritonExtensions.Statistics(rows);
     }
 
     /// <summary>Tensor inputs and outputs as the protocol lists them; sequences and maps have no protocol datatype.</summary>

@@ -20,31 +20,56 @@ public static class RepositoryEndpoints
         var repository = app.MapGroup("/v2/repository").RequireRateLimiting(GatewayHosting.RateLimitPolicy);
         repository.MapPost("/index", IndexAsync).RequireAuthorization(GatewayRoles.Infer);
         repository.MapPost("/models/{model}/load", LoadAsync).RequireAuthorization(GatewayRoles.Admin);
-        repository.MapPost("/models/{model}/unload", (string model, SessionPool sessions) =>
+        repository.MapPost("/models/{model}/unload", async (string model, MeshClient mesh, SessionPool sessions) =>
         {
-            sessions.Unload(model);
+            await UnloadAsync(mesh, sessions, model);
             return Results.Ok();
         }).RequireAuthorization(GatewayRoles.Admin);
         repository.MapPost("/models/{model}/versions", DeployAsync).RequireAuthorization(GatewayRoles.Admin);
     }
 
-    private static async Task<IResult> IndexAsync(MeshClient mesh)
+    private static async Task<IResult> IndexAsync(HttpContext http, MeshClient mesh, IOptions<GatewayOptions> options)
     {
-        var models = await mesh.ListModelsAsync();
-        return Results.Json(models.SelectMany(m => m.Versions.Select(v => new
+        var body = await InferenceEndpoints.ReadBodyAsync(http, 64 * 1024, nameof(GatewayOptions.MaxRequestBodyBytes));
+        var readyOnly = false;
+        if (body.Length > 0)
         {
-            name = m.Name,
-            version = v.Version.ToString(CultureInfo.InvariantCulture),
-            state = "READY",
-            reason = "",
-        })).ToArray());
+            using var json = ParseJson(body);
+            if (json.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidRequestException("$", "must be a JSON object");
+            if (json.RootElement.TryGetProperty("ready", out var ready))
+                readyOnly = ready.ValueKind switch
+                {
+                    JsonValueKind.True => true,
+                    JsonValueKind.False => false,
+                    _ => throw new InvalidRequestException("ready", "must be true or false"),
+                };
+        }
+        return Results.Json((await IndexOfAsync(mesh, readyOnly)).Select(e => new { name = e.Name, version = e.Version, state = e.State, reason = e.Reason }).ToArray());
+    }
+
+    /// <summary>
+    /// Every deployed version and its state: READY while it can serve (a silo loads it on demand), UNAVAILABLE once
+    /// retired, with the reason. <paramref name="readyOnly"/>: only the READY ones, as Triton's <c>ready</c> asks.
+    /// </summary>
+    public static async Task<(string Name, string Version, string State, string Reason)[]> IndexOfAsync(MeshClient mesh, bool readyOnly) =>
+        (await mesh.ListModelsAsync())
+            .SelectMany(m => m.Versions.Select(v => (m.Name, Version: v.Version.ToString(CultureInfo.InvariantCulture),
+                State: v.Retired ? "UNAVAILABLE" : "READY", Reason: v.Retired ? "retired" : "")))
+            .Where(e => !readyOnly || e.State == "READY")
+            .ToArray();
+
+    /// <summary>Releases this silo's idle sessions of a deployed model; an unknown model is an error (404).</summary>
+    public static async Task<int> UnloadAsync(MeshClient mesh, SessionPool sessions, string model)
+    {
+        await mesh.GetModelAsync(model);
+        return sessions.Unload(model);
     }
 
     private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, IOptions<GatewayOptions> options)
     {
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
         MeshActor.Set(GatewayHosting.CallerOf(http.User));
-        string? version = null;
+        var files = new List<byte[]>();
         if (body.Length > 0)
         {
             using var json = ParseJson(body);
@@ -56,13 +81,24 @@ public static class RepositoryEndpoints
                     if (!parameter.Name.StartsWith("file:", StringComparison.Ordinal)) continue;
                     if (parameter.Value.ValueKind != JsonValueKind.String || !parameter.Value.TryGetBytesFromBase64(out var onnx))
                         throw new InvalidRequestException($"parameters.{parameter.Name}", "must be the model file in base64");
-                    version = (await mesh.DeployAsync(model, onnx)).Version.ToString(CultureInfo.InvariantCulture);
+                    files.Add(onnx);
                 }
             }
         }
+        await LoadModelAsync(mesh, sessions, model, files);
+        return Results.Ok();
+    }
+
+    /// <summary>
+    /// Triton's load on both transports: deploys the files handed over (Triton's <c>file:</c> parameters), then warms
+    /// the session of the newest of them, or of the default version, in the silo that took the call.
+    /// </summary>
+    public static async Task LoadModelAsync(MeshClient mesh, SessionPool sessions, string model, IReadOnlyList<byte[]> files)
+    {
+        string? version = null;
+        foreach (var onnx in files) version = (await mesh.DeployAsync(model, onnx)).Version.ToString(CultureInfo.InvariantCulture);
         var (_, chosen) = await InferenceEndpoints.ResolveAsync(mesh, model, version);
         await sessions.WarmAsync(chosen);
-        return Results.Ok();
     }
 
     private static async Task<IResult> DeployAsync(HttpContext http, string model, MeshClient mesh, IOptions<GatewayOptions> options, bool? makeDefault)

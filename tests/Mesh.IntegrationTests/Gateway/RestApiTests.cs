@@ -60,13 +60,13 @@ public class RestApiTests(OpenGateway gateway)
     }
 
     [Fact]
-    public async Task Server_metadata_names_the_extensions()
+    public async Task Server_metadata_names_the_server()
     {
         var (status, body) = await Http.GetJsonAsync("/v2");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("mesh", body.GetProperty("name").GetString());
         Assert.False(string.IsNullOrEmpty(body.GetProperty("version").GetString()));
-        Assert.Equal(["binary_tensor_data", "model_repository"], body.GetProperty("extensions").EnumerateArray().Select(e => e.GetString()));
+        // The extensions it lists: TritonExtensionTests.
     }
 
     [Fact]

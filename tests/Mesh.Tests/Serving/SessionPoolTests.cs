@@ -34,7 +34,7 @@ public sealed class SessionPoolTests : IDisposable
         var options = new InferenceOptions();
         using (var session = OnnxModelSession.Load("mlp", bytes, options.Session))
             _version = new ModelVersionInfo("mlp", 1, sha, bytes.Length, session.Signature, _clock.GetUtcNow());
-        var metrics = new MeshMetrics(new PlainMeterFactory(), new TestSilo(), new TrafficStats());
+        var metrics = new MeshMetrics(new PlainMeterFactory(), new TestSilo(), new TrafficStats(), new InferenceStatistics(_clock));
         _pool = new SessionPool(store, Microsoft.Extensions.Options.Options.Create(options), metrics, _clock, NullLogger<SessionPool>.Instance);
     }
 

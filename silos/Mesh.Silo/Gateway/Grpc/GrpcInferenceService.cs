@@ -8,7 +8,10 @@ using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.Grains.Inference;
+using Mesh.Abstractions.Events;
 using Mesh.Client.Grpc;
+using Mesh.Grains.Configuration;
+using Mesh.Grains.Telemetry;
 using Microsoft.AspNetCore.Authorization;
 
 namespace Mesh.Silo.Gateway.Grpc;
@@ -18,8 +21,52 @@ namespace Mesh.Silo.Gateway.Grpc;
 /// raw_output_contents (as Triton answers); inputs may come raw or typed.
 /// </summary>
 [Authorize(GatewayRoles.Infer)]
-public sealed class GrpcInferenceService(MeshClient mesh, LocalInference local, GatewayReadiness readiness) : GRPCInferenceService.GRPCInferenceServiceBase
+public sealed class GrpcInferenceService(
+    MeshClient mesh, LocalInference local, GatewayReadiness readiness, SessionPool sessions, InferenceStatistics statistics,
+    Microsoft.Extensions.Options.IOptions<InferenceOptions> inference) : GRPCInferenceService.GRPCInferenceServiceBase
 {
+    public override async Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
+        new() { Config = await InferenceEndpoints.ConfigOfAsync(mesh, request.Name, request.Version, inference.Value) };
+
+    public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) =>
+        InferenceEndpoints.StatisticsOfAsync(mesh, statistics, request.Name, request.Version);
+
+    public override async Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context)
+    {
+        var response = new RepositoryIndexResponse();
+        foreach (var (name, version, state, reason) in await RepositoryEndpoints.IndexOfAsync(mesh, request.Ready))
+            response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex { Name = name, Version = version, State = state, Reason = reason });
+        return response;
+    }
+
+    [Authorize(GatewayRoles.Admin)]
+    public override async Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context)
+    {
+        MeshActor.Set(GatewayHosting.CallerOf(context.GetHttpContext().User));
+        var files = new List<byte[]>();
+        foreach (var (name, parameter) in request.Parameters)
+        {
+            if (!name.StartsWith("file:", StringComparison.Ordinal)) continue;
+            if (parameter.ParameterChoiceCase != ModelRepositoryParameter.ParameterChoiceOneofCase.BytesParam)
+                throw new InvalidRequestException($"parameters.{name}", "must be the model file as bytes_param");
+            files.Add(parameter.BytesParam.ToByteArray());
+        }
+        await RepositoryEndpoints.LoadModelAsync(mesh, sessions, request.ModelName, files);
+        return new RepositoryModelLoadResponse();
+    }
+
+    [Authorize(GatewayRoles.Admin)]
+    public override async Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context)
+    {
+        await RepositoryEndpoints.UnloadAsync(mesh, sessions, request.ModelName);
+        return new RepositoryModelUnloadResponse();
+    }
+
+    // Answered at once: a streaming client must learn that the stream will never carry answers, not wait for them.
+    public override Task ModelStreamInfer(IAsyncStreamReader<ModelInferRequest> requestStream, IServerStreamWriter<ModelStreamInferResponse> responseStream, ServerCallContext context) =>
+        throw new RpcException(new Status(StatusCode.Unimplemented,
+            "ModelStreamInfer is not implemented: Mesh serves stateless models one request at a time; call ModelInfer for each request"));
+
     [AllowAnonymous]
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
         Task.FromResult(new ServerLiveResponse { Live = true });
@@ -85,6 +132,8 @@ public sealed class GrpcInferenceService(MeshClient mesh, LocalInference local, 
     public static PredictRequest ToPredict(ModelInferRequest request, out TimeSpan? timeout)
     {
         timeout = null;
+        foreach (var name in InferenceJson.SequenceParameters)
+            if (request.Parameters.ContainsKey(name)) throw InferenceJson.SequenceRefused(name);
         if (request.Parameters.TryGetValue("timeout", out var t))
         {
             timeout = t.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param && t.Int64Param > 0
