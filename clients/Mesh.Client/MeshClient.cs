@@ -80,6 +80,9 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
 
     public Task<ModelInfo> SetPolicyAsync(string model, ServingPolicy policy) => Model(model).SetPolicyAsync(policy);
 
+    /// <summary>Unloads a model (false: it refuses predicts everywhere until loaded) or loads it again (true).</summary>
+    public Task<ModelInfo> SetServingAsync(string model, bool serving) => Model(model).SetServingAsync(serving);
+
     /// <summary>Sets the input distribution devices are compared with (build it with <see cref="FeatureStatisticsBuilder"/>).</summary>
     public Task SetDriftBaselineAsync(string model, DriftBaseline baseline) => Model(model).SetDriftBaselineAsync(baseline);
 

@@ -73,6 +73,14 @@ public sealed class ModelResidencyException(string model, string[] regions, stri
     [Id(2)] public string Region { get; } = region;
 }
 
+/// <summary>The model was unloaded through the repository API: it serves nothing until it is loaded again.</summary>
+[GenerateSerializer]
+public sealed class ModelUnloadedException(string model)
+    : MeshException($"model '{model}' is unloaded and serves no predicts; load it again (POST /v2/repository/models/{model}/load, gRPC RepositoryModelLoad)")
+{
+    [Id(0)] public string Model { get; } = model;
+}
+
 /// <summary>The version was retired: it serves no predicts and takes no traffic.</summary>
 [GenerateSerializer]
 public sealed class ModelVersionRetiredException(string model, int version)

@@ -30,6 +30,7 @@ public static class EventCodec
         ["model.policy-changed"] = typeof(ModelPolicyChanged),
         ["model.residency-set"] = typeof(ModelResidencySet),
         ["model.drift-baseline-set"] = typeof(ModelDriftBaselineSet),
+        ["model.serving-set"] = typeof(ModelServingSet),
         ["usage.recorded"] = typeof(UsageRecorded),
         ["fleet.summary-recorded"] = typeof(FleetSummaryRecorded),
         ["device.registered"] = typeof(DeviceRegistered),

@@ -52,6 +52,12 @@ public sealed record ModelPolicyChanged(ServingPolicy Policy) : ModelEvent;
 /// <summary>The reference distribution of the model's inputs, which devices' inputs are compared with, was set.</summary>
 public sealed record ModelDriftBaselineSet(DriftBaseline Baseline) : ModelEvent;
 
+/// <summary>
+/// The model was unloaded (<paramref name="Serving"/> false: every version refuses predicts and reads as not ready)
+/// or loaded again, Triton's repository unload and load. A register: the later write wins across regions.
+/// </summary>
+public sealed record ModelServingSet(bool Serving) : ModelEvent;
+
 /// <summary>When an event happened (hybrid logical clock) and where: what last-writer-wins compares.</summary>
 public readonly record struct EventStamp(long Hlc, string Region)
 {

@@ -40,6 +40,12 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>Retires a version: it refuses predicts from then on. Not the version that takes all traffic, nor one in a split.</summary>
     Task<ModelInfo> RetireAsync(int version);
 
+    /// <summary>
+    /// Unloads the model (<paramref name="serving"/> false: every version refuses predicts and reads as not ready,
+    /// in every silo and region) or loads it again; Triton's repository unload and load.
+    /// </summary>
+    Task<ModelInfo> SetServingAsync(bool serving);
+
     /// <summary>Sets how the model is served (batching, queue, warm sessions, idle time); validated first.</summary>
     Task<ModelInfo> SetPolicyAsync(ServingPolicy policy);
 

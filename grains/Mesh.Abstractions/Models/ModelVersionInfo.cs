@@ -42,7 +42,9 @@ public sealed record ModelInfo(
     ServingPolicy? Policy = null,
     TrafficWeight[]? Traffic = null,
     int? ShadowVersion = null,
-    string[]? Regions = null)
+    string[]? Regions = null,
+    // Unloaded through the repository API: refuses predicts until loaded again.
+    bool Unloaded = false)
 {
     public ServingPolicy ServingPolicy => Policy ?? ServingPolicy.Default;
 

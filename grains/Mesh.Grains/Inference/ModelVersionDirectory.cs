@@ -42,6 +42,7 @@ public sealed class ModelVersionDirectory
     public async ValueTask<Route> ResolveAsync(string model, int? version, string? routingKey = null)
     {
         var (info, fresh) = await GetAsync(model, forceRefresh: false);
+        if (info.Unloaded) throw new ModelUnloadedException(model);
         var number = version ?? info.RouteVersion(routingKey);
         var chosen = info.FindVersion(number);
         if (chosen is null && !fresh)
@@ -57,6 +58,9 @@ public sealed class ModelVersionDirectory
         var shadow = info.ShadowVersion is int s && s != chosen.Version ? info.FindVersion(s) : null;
         return new Route(chosen, info.ServingPolicy, shadow, version is null && info.IsSplit);
     }
+
+    /// <summary>Drops a model from the table, so the next predict reads its state (after this silo changed it).</summary>
+    public void Forget(string model) => _models.TryRemove(model, out _);
 
     private async ValueTask<(ModelInfo Info, bool Fresh)> GetAsync(string model, bool forceRefresh)
     {

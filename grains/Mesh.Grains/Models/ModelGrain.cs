@@ -164,6 +164,13 @@ public sealed class ModelGrain(
         return Info();
     }
 
+    public async Task<ModelInfo> SetServingAsync(bool serving)
+    {
+        if (Info().Unloaded == !serving) return Info();
+        await RaiseAsync(new ModelServingSet(serving));
+        return Info();
+    }
+
     public async Task<ModelInfo> SetPolicyAsync(ServingPolicy policy)
     {
         Info();

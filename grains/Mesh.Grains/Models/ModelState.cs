@@ -29,6 +29,8 @@ public sealed class ModelState
     public EventStamp? DriftBaselineStamp { get; set; }
     public string[]? Regions { get; set; }
     public EventStamp? RegionsStamp { get; set; }
+    public bool Unloaded { get; set; }
+    public EventStamp? ServingStamp { get; set; }
     public HashSet<string> RetiredArtifacts { get; set; } = new(StringComparer.Ordinal);
     public List<StampedArtifact> FullTraffic { get; set; } = [];
     public List<StampedArtifact> RolledBack { get; set; } = [];
@@ -78,6 +80,9 @@ public sealed class ModelState
             case ModelDriftBaselineSet d when stamp.Beats(DriftBaselineStamp):
                 (DriftBaseline, DriftBaselineStamp) = (d.Baseline, stamp);
                 break;
+            case ModelServingSet s when stamp.Beats(ServingStamp):
+                (Unloaded, ServingStamp) = (!s.Serving, stamp);
+                break;
         }
     }
 
@@ -94,6 +99,7 @@ public sealed class ModelState
         ModelPolicyChanged => ("policy", !stamp.Beats(PolicyStamp)),
         ModelDriftBaselineSet => ("drift-baseline", !stamp.Beats(DriftBaselineStamp)),
         ModelResidencySet => ("residency", !stamp.Beats(RegionsStamp)),
+        ModelServingSet => ("serving", !stamp.Beats(ServingStamp)),
         _ => null,
     };
 
@@ -145,7 +151,7 @@ public sealed class ModelState
 
     public ModelInfo ToInfo(string model) =>
         new(model, DefaultArtifact is { } d ? NumberOf(d) : 0, Versions(model).ToArray(), Policy, TrafficWeights,
-            ShadowArtifact is { } s && !RetiredArtifacts.Contains(s) ? NumberOf(s) : null, Regions);
+            ShadowArtifact is { } s && !RetiredArtifacts.Contains(s) ? NumberOf(s) : null, Regions, Unloaded);
 }
 
 public sealed record RegisteredVersion(ModelVersionRegistered Event, EventStamp Stamp);

@@ -39,6 +39,7 @@ public sealed class AuditProjectionGrain(IEventStore store, ILogger<AuditProject
         ModelVersionRetired r => $"version {r.Version} retired",
         ModelPolicyChanged p => $"policy: max batch {p.Policy.MaxBatchSize}, queue {p.Policy.MaxQueueSize}, min warm {p.Policy.MinWarm}",
         ModelResidencySet r => r.Regions is { Length: > 0 } regions ? $"pinned to {string.Join(", ", regions)}" : "residency lifted",
+        ModelServingSet s => s.Serving ? "loaded: serves again" : "unloaded: refuses predicts until loaded",
         ModelDriftBaselineSet b => $"drift baseline set ({b.Baseline.Features.Length} features, threshold PSI {b.Baseline.Threshold})",
         DeviceRegistered r => $"device registered, home region {r.HomeRegion}, models {(r.Models.Length == 0 ? "none" : string.Join(", ", r.Models))}",
         DeviceDesiredSet d => "desired " + string.Join(", ", d.Properties.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),

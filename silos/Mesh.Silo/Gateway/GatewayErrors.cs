@@ -17,6 +17,8 @@ public static class GatewayErrors
         DeadlineExceededException or TimeoutException => (StatusCodes.Status504GatewayTimeout, StatusCode.DeadlineExceeded),
         OverloadedException => (StatusCodes.Status429TooManyRequests, StatusCode.ResourceExhausted),
         ModelArtifactUnavailableException => (StatusCodes.Status503ServiceUnavailable, StatusCode.Unavailable),
+        // Refused by the model's state, not by the request: Triton's clients read 400 as "not available".
+        ModelUnloadedException => (StatusCodes.Status400BadRequest, StatusCode.FailedPrecondition),
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         EventStreamConflictException => (StatusCodes.Status409Conflict, StatusCode.Aborted),
         ModelResidencyException => (StatusCodes.Status403Forbidden, StatusCode.PermissionDenied),

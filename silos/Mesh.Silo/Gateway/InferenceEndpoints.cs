@@ -115,11 +115,21 @@ public static class InferenceEndpoints
     private static object[] TensorMetadata(IEnumerable<TensorSpec> specs) =>
         Tensors(specs).Select(t => (object)new { name = t.Name, datatype = t.Datatype, shape = t.Shape }).ToArray();
 
-    // Every deployed version can serve: the first predict in a silo loads it on demand.
+    // A version can serve unless retired or its model unloaded: the first predict in a silo loads it on demand.
+    // Not ready is an error answer (400 with the reason), as Triton gives it.
     private static async Task<IResult> ReadyAsync(MeshClient mesh, string model, string? version)
     {
-        var (info, _) = await ResolveAsync(mesh, model, version);
+        var (info, _) = await ReadyVersionAsync(mesh, model, version);
         return Results.Json(new { name = info.Name, ready = true });
+    }
+
+    /// <summary>The version a readiness check names, or the error that says why it is not ready.</summary>
+    public static async Task<(ModelInfo Model, ModelVersionInfo Version)> ReadyVersionAsync(MeshClient mesh, string model, string? version)
+    {
+        var (info, chosen) = await ResolveAsync(mesh, model, version);
+        if (info.Unloaded) throw new ModelUnloadedException(info.Name);
+        if (chosen.Retired) throw new ModelVersionRetiredException(info.Name, chosen.Version);
+        return (info, chosen);
     }
 
     /// <summary>One infer call; <paramref name="caller"/> replaces the API key's name (a device's fallback predicts).</summary>

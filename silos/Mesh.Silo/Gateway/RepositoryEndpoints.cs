@@ -20,9 +20,10 @@ public static class RepositoryEndpoints
         var repository = app.MapGroup("/v2/repository").RequireRateLimiting(GatewayHosting.RateLimitPolicy);
         repository.MapPost("/index", IndexAsync).RequireAuthorization(GatewayRoles.Infer);
         repository.MapPost("/models/{model}/load", LoadAsync).RequireAuthorization(GatewayRoles.Admin);
-        repository.MapPost("/models/{model}/unload", async (string model, MeshClient mesh, SessionPool sessions) =>
+        repository.MapPost("/models/{model}/unload", async (HttpContext http, string model, MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes) =>
         {
-            await UnloadAsync(mesh, sessions, model);
+            MeshActor.Set(GatewayHosting.CallerOf(http.User));
+            await UnloadAsync(mesh, sessions, routes, model);
             return Results.Ok();
         }).RequireAuthorization(GatewayRoles.Admin);
         repository.MapPost("/models/{model}/versions", DeployAsync).RequireAuthorization(GatewayRoles.Admin);
@@ -48,24 +49,31 @@ public static class RepositoryEndpoints
     }
 
     /// <summary>
-    /// Every deployed version and its state: READY while it can serve (a silo loads it on demand), UNAVAILABLE once
-    /// retired, with the reason. <paramref name="readyOnly"/>: only the READY ones, as Triton's <c>ready</c> asks.
+    /// Every deployed version and its state: READY while it can serve (a silo loads it on demand), UNAVAILABLE when
+    /// the model is unloaded or the version retired, with the reason. <paramref name="readyOnly"/>: only the READY
+    /// ones, as Triton's <c>ready</c> asks.
     /// </summary>
     public static async Task<(string Name, string Version, string State, string Reason)[]> IndexOfAsync(MeshClient mesh, bool readyOnly) =>
         (await mesh.ListModelsAsync())
             .SelectMany(m => m.Versions.Select(v => (m.Name, Version: v.Version.ToString(CultureInfo.InvariantCulture),
-                State: v.Retired ? "UNAVAILABLE" : "READY", Reason: v.Retired ? "retired" : "")))
+                State: m.Unloaded || v.Retired ? "UNAVAILABLE" : "READY", Reason: m.Unloaded ? "unloaded" : v.Retired ? "retired" : "")))
             .Where(e => !readyOnly || e.State == "READY")
             .ToArray();
 
-    /// <summary>Releases this silo's idle sessions of a deployed model; an unknown model is an error (404).</summary>
-    public static async Task<int> UnloadAsync(MeshClient mesh, SessionPool sessions, string model)
+    /// <summary>
+    /// Triton's unload in a mesh: the model's state records it (an audited event, replicated like traffic), so every
+    /// silo and region refuses its predicts and reports it not ready until a load. This silo forgets its route and
+    /// releases its idle sessions at once; the others see it within their routing refresh and let theirs idle out.
+    /// An unknown model is an error (404).
+    /// </summary>
+    public static async Task UnloadAsync(MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, string model)
     {
-        await mesh.GetModelAsync(model);
-        return sessions.Unload(model);
+        await mesh.SetServingAsync(model, false);
+        routes.Forget(model);
+        sessions.Unload(model);
     }
 
-    private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, IOptions<GatewayOptions> options)
+    private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, IOptions<GatewayOptions> options)
     {
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
         MeshActor.Set(GatewayHosting.CallerOf(http.User));
@@ -85,7 +93,7 @@ public static class RepositoryEndpoints
                 }
             }
         }
-        await LoadModelAsync(mesh, sessions, model, files);
+        await LoadModelAsync(mesh, sessions, routes, model, files);
         return Results.Ok();
     }
 
@@ -93,10 +101,12 @@ public static class RepositoryEndpoints
     /// Triton's load on both transports: deploys the files handed over (Triton's <c>file:</c> parameters), then warms
     /// the session of the newest of them, or of the default version, in the silo that took the call.
     /// </summary>
-    public static async Task LoadModelAsync(MeshClient mesh, SessionPool sessions, string model, IReadOnlyList<byte[]> files)
+    public static async Task LoadModelAsync(MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, string model, IReadOnlyList<byte[]> files)
     {
         string? version = null;
         foreach (var onnx in files) version = (await mesh.DeployAsync(model, onnx)).Version.ToString(CultureInfo.InvariantCulture);
+        await mesh.SetServingAsync(model, true);
+        routes.Forget(model);
         var (_, chosen) = await InferenceEndpoints.ResolveAsync(mesh, model, version);
         await sessions.WarmAsync(chosen);
     }

@@ -71,6 +71,8 @@ public class SecurityTests(SecuredGateway gateway) : IClassFixture<SecuredGatewa
         Assert.Equal(HttpStatusCode.Forbidden, status);
         Assert.Equal("the key 'app' has the role 'infer'; this call needs 'admin'", body.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync("/v2/repository/models/mlp/unload", "{}", SecuredGateway.AdminKeyValue)).Status);
+        // Unloaded for every test of this gateway until loaded again.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync("/v2/repository/models/mlp/load", "{}", SecuredGateway.AdminKeyValue)).Status);
     }
 
     [Fact]

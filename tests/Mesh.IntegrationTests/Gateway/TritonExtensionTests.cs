@@ -159,6 +159,34 @@ public class TritonExtensionTests(OpenGateway gateway)
     }
 
     [Fact]
+    public async Task Unload_makes_a_model_unready_and_refuses_its_predicts_on_both_transports_until_load()
+    {
+        var model = await DeployAsync("unload");
+        var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{Row}}]}]}""";
+        var grpcInfer = new ModelInferRequest { ModelName = model, Inputs = { new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 64 } } } };
+        grpcInfer.RawInputContents.Add(ByteString.CopyFrom(new byte[64 * 4]));
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body)).Status);
+
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/repository/models/{model}/unload", "{}")).Status);
+        var (ready, notReady) = await gateway.Http.GetJsonAsync($"/v2/models/{model}/ready");
+        Assert.Equal(HttpStatusCode.BadRequest, ready);
+        Assert.Contains($"model '{model}' is unloaded", notReady.GetProperty("error").GetString());
+        Assert.False((await gateway.Grpc.ModelReadyAsync(new ModelReadyRequest { Name = model })).Ready);
+        var (refused, error) = await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body);
+        Assert.Equal(HttpStatusCode.BadRequest, refused);
+        Assert.StartsWith($"model '{model}' is unloaded and serves no predicts; load it again", error.GetProperty("error").GetString());
+        var rpc = await Assert.ThrowsAsync<RpcException>(() => gateway.Grpc.ModelInferAsync(grpcInfer).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, rpc.StatusCode);
+        var (_, index) = await gateway.Http.PostJsonAsync("/v2/repository/index", """{"ready":true}""");
+        Assert.DoesNotContain(index.EnumerateArray(), e => e.GetProperty("name").GetString() == model);
+
+        await gateway.Grpc.RepositoryModelLoadAsync(new RepositoryModelLoadRequest { ModelName = model });
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.GetJsonAsync($"/v2/models/{model}/ready")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body)).Status);
+        Assert.Equal(model, (await gateway.Grpc.ModelInferAsync(grpcInfer)).ModelName);
+    }
+
+    [Fact]
     public async Task The_index_reports_retired_versions_as_unavailable_and_honours_ready()
     {
         var model = await DeployAsync("index");

@@ -22,7 +22,7 @@ namespace Mesh.Silo.Gateway.Grpc;
 /// </summary>
 [Authorize(GatewayRoles.Infer)]
 public sealed class GrpcInferenceService(
-    MeshClient mesh, LocalInference local, GatewayReadiness readiness, SessionPool sessions, InferenceStatistics statistics,
+    MeshClient mesh, LocalInference local, GatewayReadiness readiness, SessionPool sessions, ModelVersionDirectory routes, InferenceStatistics statistics,
     Microsoft.Extensions.Options.IOptions<InferenceOptions> inference) : GRPCInferenceService.GRPCInferenceServiceBase
 {
     public override async Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
@@ -51,14 +51,15 @@ public sealed class GrpcInferenceService(
                 throw new InvalidRequestException($"parameters.{name}", "must be the model file as bytes_param");
             files.Add(parameter.BytesParam.ToByteArray());
         }
-        await RepositoryEndpoints.LoadModelAsync(mesh, sessions, request.ModelName, files);
+        await RepositoryEndpoints.LoadModelAsync(mesh, sessions, routes, request.ModelName, files);
         return new RepositoryModelLoadResponse();
     }
 
     [Authorize(GatewayRoles.Admin)]
     public override async Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context)
     {
-        await RepositoryEndpoints.UnloadAsync(mesh, sessions, request.ModelName);
+        MeshActor.Set(GatewayHosting.CallerOf(context.GetHttpContext().User));
+        await RepositoryEndpoints.UnloadAsync(mesh, sessions, routes, request.ModelName);
         return new RepositoryModelUnloadResponse();
     }
 
@@ -79,10 +80,10 @@ public sealed class GrpcInferenceService(
     {
         try
         {
-            await InferenceEndpoints.ResolveAsync(mesh, request.Name, request.Version);
+            await InferenceEndpoints.ReadyVersionAsync(mesh, request.Name, request.Version);
             return new ModelReadyResponse { Ready = true };
         }
-        catch (MeshNotFoundException)
+        catch (Exception e) when (e is MeshNotFoundException or ModelUnloadedException or ModelVersionRetiredException)
         {
             return new ModelReadyResponse { Ready = false };
         }
