@@ -41,6 +41,9 @@ public sealed class SessionPool(
 {
     private readonly ConcurrentDictionary<(string Model, int Version), Entry> _entries = new();
 
+    /// <summary>Raised after a version's session was disposed (idle, unloaded or evicted).</summary>
+    public event Action<string, int>? Unloaded;
+
     /// <summary>Number of sessions loaded now.</summary>
     public int LoadedCount => _entries.Values.Count(e => e.IsLoaded);
 
@@ -218,6 +221,7 @@ public sealed class SessionPool(
                 entry.Loading!.Result.Dispose();
             }
             metrics.SessionUnloaded(key.Model, key.Version);
+            Unloaded?.Invoke(key.Model, key.Version);
             logger.LogInformation("Unloaded {Model} version {Version}", key.Model, key.Version);
             swept++;
         }

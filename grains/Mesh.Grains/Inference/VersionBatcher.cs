@@ -32,11 +32,12 @@ internal sealed class VersionBatcher
     private readonly SemaphoreSlim _runners;
     private readonly int _runnerCount;
     private readonly SemaphoreSlim _arrivals = new(0);
-    private readonly LinkedList<Pending> _high = new();
-    private readonly LinkedList<Pending> _normal = new();
+    private readonly BatchQueue<Pending> _queue = new();
     private readonly object _gate = new();
     private ServingPolicy _policy = ServingPolicy.Default;
     private Task? _loop;
+    private bool _retired;
+    private readonly CancellationTokenSource _stop = new();
     private double _batchMilliseconds = 1;
 
     public VersionBatcher(ModelVersionInfo version, int runners, SessionPool sessions, MeshMetrics metrics, UsageMeter usage, TimeProvider clock, ILogger logger, string silo)
@@ -59,7 +60,8 @@ internal sealed class VersionBatcher
     /// Queues a request. With <paramref name="allowInline"/> it runs at once on the caller's turn when nothing waits
     /// and a runner is free; a caller submitting several requests together passes false, or each would run alone.
     /// </summary>
-    public Task<PredictResponse> SubmitAsync(PredictRequest request, ServingPolicy policy, bool allowInline = true, int requests = 1)
+    /// <returns>The answer to come, or null when this batcher was retired and a new one must take the request.</returns>
+    public Task<PredictResponse>? TrySubmit(PredictRequest request, ServingPolicy policy, bool allowInline = true, int requests = 1)
     {
         _policy = policy;
         InputValidator.Validate(_version.Model, _version.Signature, request.Inputs);
@@ -73,13 +75,14 @@ internal sealed class VersionBatcher
         bool inline;
         lock (_gate)
         {
+            if (_retired) return null;
             // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop.
-            inline = allowInline && _high.Count + _normal.Count == 0 && _runners.Wait(0);
+            inline = allowInline && _queue.Count == 0 && _runners.Wait(0);
             if (!inline)
             {
-                if (_high.Count + _normal.Count >= policy.MaxQueueSize)
+                var queued = new QueuedRequest<Pending>(pending, pending.Rows, pending.Key, _clock.GetUtcNow(), request.Priority, request.Deadline);
+                if (!_queue.TryEnqueue(queued, policy))
                     throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
-                (request.Priority == PredictPriority.High ? _high : _normal).AddLast(pending);
                 _loop ??= Task.Run(RunLoopAsync);
             }
         }
@@ -88,6 +91,22 @@ internal sealed class VersionBatcher
         _metrics.Queued(_version.Model, _version.Version, +1);
         _arrivals.Release();
         return pending.Done.Task;
+    }
+
+    /// <summary>
+    /// Ends this batcher if nothing waits or runs in it (its session was unloaded); true when it is retired. A
+    /// request arriving after that is refused by <see cref="TrySubmit"/> and goes to a new batcher.
+    /// </summary>
+    public bool TryRetire()
+    {
+        lock (_gate)
+        {
+            if (_retired) return true;
+            if (_queue.Count > 0 || _runners.CurrentCount < _runnerCount) return false;
+            _retired = true;
+        }
+        _stop.Cancel();
+        return true;
     }
 
     private async Task<PredictResponse> RunInlineAsync(Pending pending)
@@ -121,25 +140,32 @@ internal sealed class VersionBatcher
         string.Join("|", request.Inputs.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => $"{i.Name}:{string.Join(",", i.Shape.Skip(1))}"))
         + "#" + (request.Outputs is null ? "*" : string.Join(",", request.Outputs));
 
-    // The dispatcher: when requests wait and a runner is free, the oldest and its compatible followers go as one batch.
+    // The dispatcher: when requests wait and a runner is free, the queue says what runs; this loop only waits.
     private async Task RunLoopAsync()
     {
         // The loop was started on the turn of whichever request came first; its span is not every batch's parent.
         Activity.Current = null;
         while (true)
         {
-            // The queue is the truth: arrival signals may have been used up by a batch that waited for company,
+            // The queue is the truth: arrival signals may have been used up while a batch waited for company,
             // while requests that did not fit it still wait.
             if (IsQueueEmpty())
             {
-                await _arrivals.WaitAsync();
+                try
+                {
+                    await _arrivals.WaitAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return; // retired: nothing waits, and nothing can join any more
+                }
                 continue;
             }
             await _runners.WaitAsync();
-            List<Pending> batch;
+            List<Pending>? batch;
             try
             {
-                batch = await FormBatchAsync();
+                batch = await NextBatchAsync();
             }
             catch (Exception e)
             {
@@ -147,7 +173,7 @@ internal sealed class VersionBatcher
                 _logger.LogError(e, "Batcher of {Model} version {Version} failed to form a batch", _version.Model, _version.Version);
                 continue;
             }
-            if (batch.Count == 0)
+            if (batch is null)
             {
                 _runners.Release();
                 continue;
@@ -156,83 +182,32 @@ internal sealed class VersionBatcher
         }
     }
 
-    private bool IsQueueEmpty()
+    // Asks the queue until it gives a batch (null: nothing left), waking at the time it names or at an arrival.
+    private async Task<List<Pending>?> NextBatchAsync()
     {
-        lock (_gate) return _high.Count + _normal.Count == 0;
-    }
-
-    private async Task<List<Pending>> FormBatchAsync()
-    {
-        var batch = new List<Pending>();
-        if (TakeFirst() is not { } first) return batch;
-        batch.Add(first);
-        var policy = _policy;
-        if (first.Rows == 0 || !policy.Batches || first.Rows >= policy.MaxBatchSize)
-            return batch;
-
-        var rows = first.Rows;
-        var dispatchAt = first.EnqueuedAt + (long)(policy.MaxQueueDelayMicroseconds / 1e6 * _clock.TimestampFrequency);
         while (true)
         {
-            rows += TakeCompatible(first.Key, policy.MaxBatchSize - rows, batch);
-            if (rows >= policy.MaxBatchSize || policy.PreferredBatchSizes?.Contains(rows) == true)
-                break;
-            var wait = _clock.GetElapsedTime(_clock.GetTimestamp(), dispatchAt);
-            if (wait <= TimeSpan.Zero || !await _arrivals.WaitAsync(wait))
-                break;
-        }
-        return batch;
-    }
-
-    private Pending? TakeFirst()
-    {
-        lock (_gate)
-        {
-            foreach (var queue in new[] { _high, _normal })
-            {
-                while (queue.First is { } node)
-                {
-                    queue.RemoveFirst();
-                    _metrics.Queued(_version.Model, _version.Version, -1);
-                    if (!FailIfExpired(node.Value, "while queued")) return node.Value;
-                }
-            }
-            return null;
+            BatchDecision<Pending> decision;
+            lock (_gate) decision = _queue.TryTake(_clock.GetUtcNow(), _policy);
+            var left = decision.Batch.Count + decision.Expired.Count;
+            if (left > 0) _metrics.Queued(_version.Model, _version.Version, -left);
+            foreach (var expired in decision.Expired)
+                expired.Item.Done.TrySetException(new DeadlineExceededException(_version.Model, "while queued"));
+            if (decision.Runs) return decision.Batch.Select(r => r.Item).ToList();
+            if (decision.WaitUntil is not { } until) return null;
+            var wait = until - _clock.GetUtcNow();
+            if (wait > TimeSpan.Zero) await _arrivals.WaitAsync(wait);
         }
     }
 
-    private int TakeCompatible(string key, int room, List<Pending> batch)
+    private bool IsQueueEmpty()
     {
-        var taken = 0;
-        lock (_gate)
-        {
-            foreach (var queue in new[] { _high, _normal })
-            {
-                var node = queue.First;
-                while (node is not null && taken < room)
-                {
-                    var next = node.Next;
-                    var pending = node.Value;
-                    if (pending.Key == key && pending.Rows > 0 && pending.Rows <= room - taken)
-                    {
-                        queue.Remove(node);
-                        _metrics.Queued(_version.Model, _version.Version, -1);
-                        if (!FailIfExpired(pending, "while queued"))
-                        {
-                            batch.Add(pending);
-                            taken += pending.Rows;
-                        }
-                    }
-                    node = next;
-                }
-            }
-        }
-        return taken;
+        lock (_gate) return _queue.Count == 0;
     }
 
     private bool FailIfExpired(Pending pending, string stage)
     {
-        if (pending.Request.Deadline is not DateTimeOffset deadline || DateTimeOffset.UtcNow <= deadline) return false;
+        if (pending.Request.Deadline is not DateTimeOffset deadline || _clock.GetUtcNow() <= deadline) return false;
         pending.Done.TrySetException(new DeadlineExceededException(_version.Model, stage));
         return true;
     }

@@ -166,8 +166,12 @@ public class TritonExtensionTests(OpenGateway gateway)
         var grpcInfer = new ModelInferRequest { ModelName = model, Inputs = { new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 64 } } } };
         grpcInfer.RawInputContents.Add(ByteString.CopyFrom(new byte[64 * 4]));
         Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body)).Status);
+        var scheduler = gateway.App.Services.GetRequiredService<Mesh.Grains.Inference.InferenceScheduler>();
+        Assert.True(scheduler.HasBatcher(model, 1));
 
         Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostJsonAsync($"/v2/repository/models/{model}/unload", "{}")).Status);
+        // Its session went, and with it the batcher: nothing of the version stays behind in the silo.
+        Assert.False(scheduler.HasBatcher(model, 1));
         var (ready, notReady) = await gateway.Http.GetJsonAsync($"/v2/models/{model}/ready");
         Assert.Equal(HttpStatusCode.BadRequest, ready);
         Assert.Contains($"model '{model}' is unloaded", notReady.GetProperty("error").GetString());
