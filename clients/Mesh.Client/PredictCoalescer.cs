@@ -150,10 +150,10 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
         }
     }
 
-    // Everything but the inputs' row counts must agree for requests to share a stack.
+    // The tensors stack by TensorStacking's rule (the batcher's too); the rest of the request must agree as well,
+    // since a stacked request carries one of each.
     private static string? StackKey(PredictRequest request) =>
-        TensorStacking.StackKey(request.Inputs) is { } inputs
-            ? string.Join('\u001f', request.Model, request.Version, request.Outputs is null ? "*" : string.Join(',', request.Outputs),
-                request.Deadline?.UtcTicks, (int)request.Priority, request.Caller, request.RoutingKey, inputs)
+        TensorStacking.StackKey(request.Inputs, request.Outputs) is { } tensors
+            ? string.Join('\u001f', request.Model, request.Version, request.Deadline?.UtcTicks, (int)request.Priority, request.Caller, request.RoutingKey, tensors)
             : null;
 }

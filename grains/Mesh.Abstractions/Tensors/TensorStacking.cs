@@ -8,23 +8,25 @@ namespace Mesh.Abstractions.Tensors;
 public static class TensorStacking
 {
     /// <summary>
-    /// A key two input sets share exactly when they can be stacked: same names in the same order, same element
-    /// types, same trailing dimensions, one row count across the inputs. Null when they cannot be stacked at all
-    /// (no inputs, a scalar, strings, or inputs that disagree on their row count).
+    /// The one rule for what may stack, used by the client's coalescer and the silo's batcher alike: two input sets
+    /// share this key exactly when they can be stacked: the same names (in any order: <see cref="Stack"/> matches
+    /// them by name), element types and trailing dimensions, and one row count across each set's inputs; with
+    /// <paramref name="outputs"/>, the same requested outputs too, since a run answers one set of outputs. Null when
+    /// the inputs cannot be stacked at all (none, a scalar, or inputs that disagree on their row count).
     /// </summary>
-    public static string? StackKey(NamedTensor[] inputs)
+    public static string? StackKey(NamedTensor[] inputs, string[]? outputs = null)
     {
         if (inputs.Length == 0) return null;
         var rows = RowCount(inputs);
         if (rows is null) return null;
         var key = new System.Text.StringBuilder();
-        foreach (var input in inputs)
+        foreach (var input in inputs.OrderBy(i => i.Name, StringComparer.Ordinal))
         {
-            if (input.ElementType == TensorElementType.String) return null;
             key.Append(input.Name).Append(':').Append((int)input.ElementType).Append('[');
             for (var d = 1; d < input.Shape.Length; d++) key.Append(input.Shape[d]).Append(',');
             key.Append(']');
         }
+        key.Append('#').Append(outputs is null ? "*" : string.Join(',', outputs));
         return key.ToString();
     }
 

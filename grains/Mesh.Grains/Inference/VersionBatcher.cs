@@ -122,23 +122,16 @@ internal sealed class VersionBatcher
         return TimeSpan.FromMilliseconds(Math.Max(1, batches * _batchMilliseconds / _runnerCount));
     }
 
-    private int Rows(PredictRequest request)
-    {
-        if (!_batchable || request.Inputs.Length == 0) return 0;
-        var rows = request.Inputs[0].Shape[0];
-        // Inputs that disagree on their row count cannot be stacked; ONNX Runtime judges them alone.
-        return request.Inputs.All(i => i.Shape[0] == rows) && rows <= int.MaxValue ? (int)rows : 0;
-    }
+    // Inputs that cannot stack (TensorStacking's rule) run alone, and ONNX Runtime judges them there.
+    private int Rows(PredictRequest request) =>
+        _batchable && TensorStacking.StackKey(request.Inputs) is not null ? TensorStacking.RowCount(request.Inputs) ?? 0 : 0;
 
     // What a caller is billed for: the rows it sent, whether or not the model lets them stack (a model that does
     // not batch still runs every row it is given). A scalar input counts as one row.
     private static int MeteredRows(PredictRequest request) =>
         request.Inputs.Length == 0 || request.Inputs[0].Shape.Length == 0 ? 1 : (int)Math.Clamp(request.Inputs[0].Shape[0], 0, int.MaxValue);
 
-    // Requests stack only when everything but the row count agrees: input names, trailing dimensions, outputs.
-    private static string BatchKey(PredictRequest request) =>
-        string.Join("|", request.Inputs.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => $"{i.Name}:{string.Join(",", i.Shape.Skip(1))}"))
-        + "#" + (request.Outputs is null ? "*" : string.Join(",", request.Outputs));
+    private static string BatchKey(PredictRequest request) => TensorStacking.StackKey(request.Inputs, request.Outputs) ?? "";
 
     // The dispatcher: when requests wait and a runner is free, the queue says what runs; this loop only waits.
     private async Task RunLoopAsync()
