@@ -59,6 +59,23 @@ public sealed class ModelVersionDirectory
         return new Route(chosen, info.ServingPolicy, shadow, version is null && info.IsSplit);
     }
 
+    /// <summary>
+    /// A model and the version a call names (or its default), from the table: what metadata, readiness and
+    /// configuration calls read, without a grain call per request. A version newer than the table is looked up at once.
+    /// </summary>
+    public async ValueTask<(ModelInfo Model, ModelVersionInfo Version)> DescribeAsync(string model, int? version)
+    {
+        var (info, fresh) = await GetAsync(model, forceRefresh: false);
+        var chosen = info.FindVersion(version ?? info.DefaultVersion);
+        if (chosen is null && !fresh)
+        {
+            (info, _) = await GetAsync(model, forceRefresh: true);
+            chosen = info.FindVersion(version ?? info.DefaultVersion);
+        }
+        var number = version ?? info.DefaultVersion;
+        return (info, chosen ?? throw new ModelVersionNotFoundException(model, number, info.Versions.Select(v => v.Version).ToArray()));
+    }
+
     /// <summary>Drops a model from the table, so the next predict reads its state (after this silo changed it).</summary>
     public void Forget(string model) => _models.TryRemove(model, out _);
 

@@ -29,10 +29,10 @@ public static class DeviceEndpoints
     /// region, with its own token; usage is metered to "device:ID".
     /// </summary>
     private static async Task FallbackInferAsync(HttpContext http, string device, string model, MeshClient mesh,
-        Mesh.Grains.Inference.LocalInference local, IOptions<GatewayOptions> options)
+        GatewayInference gateway, IOptions<GatewayOptions> options)
     {
         await AssignedAsync(http, device, model, mesh);
-        await InferenceEndpoints.InferAsync(http, local, options.Value, model, null, "device:" + device);
+        await InferenceEndpoints.InferAsync(http, gateway, options.Value, model, null, "device:" + device);
     }
 
     /// <summary>
@@ -56,11 +56,11 @@ public static class DeviceEndpoints
     /// The check a device runs on a new version before it swaps: a fixed input and the outputs this region's
     /// ONNX Runtime gives for it, as Open Inference Protocol tensors.
     /// </summary>
-    private static async Task<IResult> ValidationAsync(HttpContext http, string device, string model, int version, MeshClient mesh)
+    private static async Task<IResult> ValidationAsync(HttpContext http, string device, string model, int version, MeshClient mesh, GatewayInference gateway)
     {
         var chosen = await AssignedVersionAsync(http, device, model, version, mesh);
         var inputs = Mesh.Inference.Validation.ValidationInput.For(chosen.Signature);
-        var response = await mesh.PredictAsync(new Mesh.Abstractions.Inference.PredictRequest(model, inputs, version));
+        var response = await gateway.PredictAsync(new Mesh.Abstractions.Inference.PredictRequest(model, inputs, version), null, http.RequestAborted);
         return Results.Bytes(DeviceSyncJson.WriteValidationCase(inputs, response.Outputs), "application/json");
     }
 

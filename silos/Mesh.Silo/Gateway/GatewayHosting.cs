@@ -24,6 +24,7 @@ public static class GatewayHosting
     {
         builder.Services.AddValidatedOptions<GatewayOptions>(GatewayOptions.Section);
         builder.Services.AddSingleton<GatewayReadiness>();
+        builder.Services.AddSingleton<GatewayInference>();
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Encoder = GatewayErrors.Json.Encoder);
         builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>()));
 

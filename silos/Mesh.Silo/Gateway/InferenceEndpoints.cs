@@ -32,17 +32,17 @@ public static class InferenceEndpoints
 
         var api = v2.MapGroup("").RequireAuthorization(GatewayRoles.Infer).RequireRateLimiting(GatewayHosting.RateLimitPolicy);
         api.MapGet("", () => Results.Json(new { name = "mesh", version = ServerVersion, extensions = Extensions }));
-        api.MapGet("/models/{model}", (string model, MeshClient mesh) => MetadataAsync(mesh, model, null));
-        api.MapGet("/models/{model}/versions/{version}", (string model, string version, MeshClient mesh) => MetadataAsync(mesh, model, version));
-        api.MapGet("/models/{model}/ready", (string model, MeshClient mesh) => ReadyAsync(mesh, model, null));
-        api.MapGet("/models/{model}/versions/{version}/ready", (string model, string version, MeshClient mesh) => ReadyAsync(mesh, model, version));
-        api.MapGet("/models/{model}/config", (string model, MeshClient mesh, IOptions<InferenceOptions> inference) => ConfigAsync(mesh, model, null, inference.Value));
-        api.MapGet("/models/{model}/versions/{version}/config", (string model, string version, MeshClient mesh, IOptions<InferenceOptions> inference) => ConfigAsync(mesh, model, version, inference.Value));
+        api.MapGet("/models/{model}", (string model, GatewayInference gateway) => MetadataAsync(gateway, model, null));
+        api.MapGet("/models/{model}/versions/{version}", (string model, string version, GatewayInference gateway) => MetadataAsync(gateway, model, version));
+        api.MapGet("/models/{model}/ready", (string model, GatewayInference gateway) => ReadyAsync(gateway, model, null));
+        api.MapGet("/models/{model}/versions/{version}/ready", (string model, string version, GatewayInference gateway) => ReadyAsync(gateway, model, version));
+        api.MapGet("/models/{model}/config", (string model, GatewayInference gateway, IOptions<InferenceOptions> inference) => ConfigAsync(gateway, model, null, inference.Value));
+        api.MapGet("/models/{model}/versions/{version}/config", (string model, string version, GatewayInference gateway, IOptions<InferenceOptions> inference) => ConfigAsync(gateway, model, version, inference.Value));
         api.MapGet("/models/stats", (MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, null, null));
         api.MapGet("/models/{model}/stats", (string model, MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, model, null));
         api.MapGet("/models/{model}/versions/{version}/stats", (string model, string version, MeshClient mesh, InferenceStatistics statistics) => StatisticsAsync(mesh, statistics, model, version));
-        api.MapPost("/models/{model}/infer", (HttpContext http, string model, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, null));
-        api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, LocalInference local, IOptions<GatewayOptions> options) => InferAsync(http, local, options.Value, model, version));
+        api.MapPost("/models/{model}/infer", (HttpContext http, string model, GatewayInference gateway, IOptions<GatewayOptions> options) => InferAsync(http, gateway, options.Value, model, null));
+        api.MapPost("/models/{model}/versions/{version}/infer", (HttpContext http, string model, string version, GatewayInference gateway, IOptions<GatewayOptions> options) => InferAsync(http, gateway, options.Value, model, version));
     }
 
     /// <summary>A version from a URL or request field: a positive number, or absent for the default.</summary>
@@ -61,9 +61,9 @@ public static class InferenceEndpoints
         return (info, chosen);
     }
 
-    private static async Task<IResult> MetadataAsync(MeshClient mesh, string model, string? version)
+    private static async Task<IResult> MetadataAsync(GatewayInference gateway, string model, string? version)
     {
-        var (info, chosen) = await ResolveAsync(mesh, model, version);
+        var (info, chosen) = await gateway.DescribeAsync(model, version);
         return Results.Json(new
         {
             name = info.Name,
@@ -74,13 +74,13 @@ public static class InferenceEndpoints
         });
     }
 
-    private static async Task<IResult> ConfigAsync(MeshClient mesh, string model, string? version, InferenceOptions inference) =>
-        Results.Content(TritonExtensions.Json(await ConfigOfAsync(mesh, model, version, inference)), "application/json");
+    private static async Task<IResult> ConfigAsync(GatewayInference gateway, string model, string? version, InferenceOptions inference) =>
+        Results.Content(TritonExtensions.Json(await ConfigOfAsync(gateway, model, version, inference)), "application/json");
 
     /// <summary>Triton's model configuration of the version a request names (or the default one).</summary>
-    public static async Task<Mesh.Client.Grpc.ModelConfig> ConfigOfAsync(MeshClient mesh, string model, string? version, InferenceOptions inference)
+    public static async Task<Mesh.Client.Grpc.ModelConfig> ConfigOfAsync(GatewayInference gateway, string model, string? version, InferenceOptions inference)
     {
-        var (info, chosen) = await ResolveAsync(mesh, model, version);
+        var (info, chosen) = await gateway.DescribeAsync(model, version);
         return TritonExtensions.Config(info, chosen, inference.Runners);
     }
 
@@ -117,23 +117,14 @@ public static class InferenceEndpoints
 
     // A version can serve unless retired or its model unloaded: the first predict in a silo loads it on demand.
     // Not ready is an error answer (400 with the reason), as Triton gives it.
-    private static async Task<IResult> ReadyAsync(MeshClient mesh, string model, string? version)
+    private static async Task<IResult> ReadyAsync(GatewayInference gateway, string model, string? version)
     {
-        var (info, _) = await ReadyVersionAsync(mesh, model, version);
+        var (info, _) = await gateway.ReadyAsync(model, version);
         return Results.Json(new { name = info.Name, ready = true });
     }
 
-    /// <summary>The version a readiness check names, or the error that says why it is not ready.</summary>
-    public static async Task<(ModelInfo Model, ModelVersionInfo Version)> ReadyVersionAsync(MeshClient mesh, string model, string? version)
-    {
-        var (info, chosen) = await ResolveAsync(mesh, model, version);
-        if (info.Unloaded) throw new ModelUnloadedException(info.Name);
-        if (chosen.Retired) throw new ModelVersionRetiredException(info.Name, chosen.Version);
-        return (info, chosen);
-    }
-
     /// <summary>One infer call; <paramref name="caller"/> replaces the API key's name (a device's fallback predicts).</summary>
-    internal static async Task InferAsync(HttpContext http, LocalInference local, GatewayOptions options, string model, string? version, string? caller = null)
+    internal static async Task InferAsync(HttpContext http, GatewayInference gateway, GatewayOptions options, string model, string? version, string? caller = null)
     {
         var body = await ReadBodyAsync(http, options.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var headerLength = HeaderLength(http, body.Length);
@@ -141,10 +132,7 @@ public static class InferenceEndpoints
             body.AsMemory(0, headerLength ?? body.Length), body.AsMemory(headerLength ?? body.Length));
 
         request = request with { Caller = caller ?? GatewayHosting.CallerOf(http.User), Priority = infer.Priority };
-        var predict = infer.Timeout is TimeSpan timeout
-            ? local.PredictAsync(request with { Deadline = DateTimeOffset.UtcNow + timeout }).WaitAsync(timeout, http.RequestAborted)
-            : local.PredictAsync(request).WaitAsync(http.RequestAborted);
-        var response = await predict;
+        var response = await gateway.PredictAsync(request, infer.Timeout, http.RequestAborted);
 
         var (bytes, responseHeaderLength) = InferenceJson.WriteResponse(response, infer);
         if (responseHeaderLength is int length)

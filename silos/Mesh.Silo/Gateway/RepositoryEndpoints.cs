@@ -20,10 +20,10 @@ public static class RepositoryEndpoints
         var repository = app.MapGroup("/v2/repository").RequireRateLimiting(GatewayHosting.RateLimitPolicy);
         repository.MapPost("/index", IndexAsync).RequireAuthorization(GatewayRoles.Infer);
         repository.MapPost("/models/{model}/load", LoadAsync).RequireAuthorization(GatewayRoles.Admin);
-        repository.MapPost("/models/{model}/unload", async (HttpContext http, string model, MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes) =>
+        repository.MapPost("/models/{model}/unload", async (HttpContext http, string model, MeshClient mesh, SessionPool sessions, GatewayInference gateway) =>
         {
             MeshActor.Set(GatewayHosting.CallerOf(http.User));
-            await UnloadAsync(mesh, sessions, routes, model);
+            await UnloadAsync(mesh, sessions, gateway, model);
             return Results.Ok();
         }).RequireAuthorization(GatewayRoles.Admin);
         repository.MapPost("/models/{model}/versions", DeployAsync).RequireAuthorization(GatewayRoles.Admin);
@@ -66,14 +66,14 @@ public static class RepositoryEndpoints
     /// releases its idle sessions at once; the others see it within their routing refresh and let theirs idle out.
     /// An unknown model is an error (404).
     /// </summary>
-    public static async Task UnloadAsync(MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, string model)
+    public static async Task UnloadAsync(MeshClient mesh, SessionPool sessions, GatewayInference gateway, string model)
     {
         await mesh.SetServingAsync(model, false);
-        routes.Forget(model);
+        gateway.Changed(model);
         sessions.Unload(model);
     }
 
-    private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, IOptions<GatewayOptions> options)
+    private static async Task<IResult> LoadAsync(HttpContext http, string model, MeshClient mesh, SessionPool sessions, GatewayInference gateway, IOptions<GatewayOptions> options)
     {
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
         MeshActor.Set(GatewayHosting.CallerOf(http.User));
@@ -93,7 +93,7 @@ public static class RepositoryEndpoints
                 }
             }
         }
-        await LoadModelAsync(mesh, sessions, routes, model, files);
+        await LoadModelAsync(mesh, sessions, gateway, model, files);
         return Results.Ok();
     }
 
@@ -101,22 +101,23 @@ public static class RepositoryEndpoints
     /// Triton's load on both transports: deploys the files handed over (Triton's <c>file:</c> parameters), then warms
     /// the session of the newest of them, or of the default version, in the silo that took the call.
     /// </summary>
-    public static async Task LoadModelAsync(MeshClient mesh, SessionPool sessions, ModelVersionDirectory routes, string model, IReadOnlyList<byte[]> files)
+    public static async Task LoadModelAsync(MeshClient mesh, SessionPool sessions, GatewayInference gateway, string model, IReadOnlyList<byte[]> files)
     {
         string? version = null;
         foreach (var onnx in files) version = (await mesh.DeployAsync(model, onnx)).Version.ToString(CultureInfo.InvariantCulture);
         await mesh.SetServingAsync(model, true);
-        routes.Forget(model);
-        var (_, chosen) = await InferenceEndpoints.ResolveAsync(mesh, model, version);
+        gateway.Changed(model);
+        var (_, chosen) = await gateway.DescribeAsync(model, version);
         await sessions.WarmAsync(chosen);
     }
 
-    private static async Task<IResult> DeployAsync(HttpContext http, string model, MeshClient mesh, IOptions<GatewayOptions> options, bool? makeDefault)
+    private static async Task<IResult> DeployAsync(HttpContext http, string model, MeshClient mesh, GatewayInference gateway, IOptions<GatewayOptions> options, bool? makeDefault)
     {
         var onnx = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxModelBytes, nameof(GatewayOptions.MaxModelBytes));
         // The version-registered event names the API key that deployed it.
         MeshActor.Set(GatewayHosting.CallerOf(http.User));
         var version = await mesh.DeployAsync(model, onnx, makeDefault ?? true);
+        gateway.Changed(model);
         return Results.Json(new
         {
             name = version.Model,

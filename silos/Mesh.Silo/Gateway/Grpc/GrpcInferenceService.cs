@@ -22,11 +22,11 @@ namespace Mesh.Silo.Gateway.Grpc;
 /// </summary>
 [Authorize(GatewayRoles.Infer)]
 public sealed class GrpcInferenceService(
-    MeshClient mesh, LocalInference local, GatewayReadiness readiness, SessionPool sessions, ModelVersionDirectory routes, InferenceStatistics statistics,
+    MeshClient mesh, GatewayInference gateway, GatewayReadiness readiness, SessionPool sessions, InferenceStatistics statistics,
     Microsoft.Extensions.Options.IOptions<InferenceOptions> inference) : GRPCInferenceService.GRPCInferenceServiceBase
 {
     public override async Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
-        new() { Config = await InferenceEndpoints.ConfigOfAsync(mesh, request.Name, request.Version, inference.Value) };
+        new() { Config = await InferenceEndpoints.ConfigOfAsync(gateway, request.Name, request.Version, inference.Value) };
 
     public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) =>
         InferenceEndpoints.StatisticsOfAsync(mesh, statistics, request.Name, request.Version);
@@ -51,7 +51,7 @@ public sealed class GrpcInferenceService(
                 throw new InvalidRequestException($"parameters.{name}", "must be the model file as bytes_param");
             files.Add(parameter.BytesParam.ToByteArray());
         }
-        await RepositoryEndpoints.LoadModelAsync(mesh, sessions, routes, request.ModelName, files);
+        await RepositoryEndpoints.LoadModelAsync(mesh, sessions, gateway, request.ModelName, files);
         return new RepositoryModelLoadResponse();
     }
 
@@ -59,7 +59,7 @@ public sealed class GrpcInferenceService(
     public override async Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context)
     {
         MeshActor.Set(GatewayHosting.CallerOf(context.GetHttpContext().User));
-        await RepositoryEndpoints.UnloadAsync(mesh, sessions, routes, request.ModelName);
+        await RepositoryEndpoints.UnloadAsync(mesh, sessions, gateway, request.ModelName);
         return new RepositoryModelUnloadResponse();
     }
 
@@ -80,7 +80,7 @@ public sealed class GrpcInferenceService(
     {
         try
         {
-            await InferenceEndpoints.ReadyVersionAsync(mesh, request.Name, request.Version);
+            await gateway.ReadyAsync(request.Name, request.Version);
             return new ModelReadyResponse { Ready = true };
         }
         catch (Exception e) when (e is MeshNotFoundException or ModelUnloadedException or ModelVersionRetiredException)
@@ -94,7 +94,7 @@ public sealed class GrpcInferenceService(
 
     public override async Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context)
     {
-        var (info, chosen) = await InferenceEndpoints.ResolveAsync(mesh, request.Name, request.Version);
+        var (info, chosen) = await gateway.DescribeAsync(request.Name, request.Version);
         var response = new ModelMetadataResponse { Name = info.Name, Platform = InferenceEndpoints.Platform };
         response.Versions.AddRange(info.Versions.Select(v => v.Version.ToString(CultureInfo.InvariantCulture)));
         response.Inputs.AddRange(InferenceEndpoints.Tensors(chosen.Signature.Inputs).Select(ToMetadata));
@@ -108,8 +108,7 @@ public sealed class GrpcInferenceService(
     public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
     {
         var predict = ToPredict(request, out var timeout) with { Caller = GatewayHosting.CallerOf(context.GetHttpContext().User) };
-        var call = local.PredictAsync(timeout is TimeSpan t ? predict with { Deadline = DateTimeOffset.UtcNow + t } : predict);
-        var answer = await (timeout is TimeSpan limit ? call.WaitAsync(limit, context.CancellationToken) : call.WaitAsync(context.CancellationToken));
+        var answer = await gateway.PredictAsync(predict, timeout, context.CancellationToken);
 
         var response = new ModelInferResponse
         {
