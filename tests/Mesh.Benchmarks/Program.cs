@@ -13,6 +13,11 @@ if (args is ["optimize"])
     OptimizationBenchmark.Run(Suite.MiniLm(), TimeSpan.FromSeconds(1));
     return 0;
 }
+if (args is ["external", ..])
+{
+    Console.Write(await ExternalLoadBenchmark.RunAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1]) : 5)));
+    return 0;
+}
 if (args is ["dashboard"])
 {
     Console.Write(await new Suite(TimeSpan.FromSeconds(3)).DashboardOverheadAsync());

@@ -43,6 +43,7 @@ public sealed class Suite(TimeSpan level)
 
         await MlpAsync(silo, transports, http);
         await MiniLmAsync(silo, transports, http);
+        _report.Append(await ExternalLoadBenchmark.RunAsync(level));
         _report.Append(await RegionsBenchmark.RunAsync(level * 3));
         _report.Append(OptimizationBenchmark.Run(MiniLm(), level / 3));
         _report.Append(await EdgeBenchmark.RunAsync(level, level < TimeSpan.FromSeconds(2) ? 100_000 : 1_000_000));
@@ -174,6 +175,8 @@ public sealed class Suite(TimeSpan level)
 
         var raw1 = RawOnnxRuntime.Measure(model, Inputs, 1, level);
         var rawBest = new[] { 4, 8, 16 }.Select(b => RawOnnxRuntime.Measure(model, Inputs, b, level)).MaxBy(f => f.RowsPerSecond)!;
+        // A serving system on every core is held to raw ONNX Runtime on every core, not to one thread.
+        var rawCores = new[] { 1, 4 }.Select(b => RawOnnxRuntime.MeasureOnAllCores(model, Inputs, b, level)).MaxBy(f => f.Figure.RowsPerSecond);
         var plain = await PlainServerAsync(model, Inputs(1), [16]);
 
         // Memory first, before load levels grow the transports' buffer pools: the model's own footprint.
@@ -196,8 +199,12 @@ public sealed class Suite(TimeSpan level)
         _report.AppendLine();
 
         var sdk16 = sdk.Single();
-        Target("MiniLM, 16 concurrent via SDK: >= 0.85x raw ORT best batch", $"{Ratio(sdk16.RowsPerSecond, rawBest.RowsPerSecond)} ({sdk16.RowsPerSecond:F1} vs {rawBest.RowsPerSecond:F1} rows/s at batch {rawBest.Batch})", sdk16.RowsPerSecond >= 0.85 * rawBest.RowsPerSecond,
-            "raw uses one thread; the silo runs two batches at once on two cores");
+        var http16 = httpRows.Single();
+        _report.AppendLine($"Raw ONNX Runtime on all {Environment.ProcessorCount} cores at its best: {rawCores.Figure.RowsPerSecond:F1} rows/s ({rawCores.How}, batch {rawCores.Figure.Batch}).");
+        _report.AppendLine();
+        foreach (var (via, result) in new[] { ("SDK", sdk16), ("REST", http16) })
+            Target($"MiniLM, 16 concurrent via {via}: >= 0.95x raw ORT's best on the same cores", $"{Ratio(result.RowsPerSecond, rawCores.Figure.RowsPerSecond)} ({result.RowsPerSecond:F1} vs {rawCores.Figure.RowsPerSecond:F1} rows/s, {rawCores.How}, batch {rawCores.Figure.Batch})",
+                result.RowsPerSecond >= 0.95 * rawCores.Figure.RowsPerSecond, "the silo runs one batch per core with one intra-op thread each; the load generator shares the cores");
         Target("MiniLM cold start to first answer < 1.5 s", $"{cold:F0} ms", cold < 1500, "first predict after deploy: 91 MB artifact read and hashed, session created, run");
         Target("After the idle timeout resident memory returns within 10% of before the load", $"{before:F0} -> {loaded:F0} -> {idle:F0} MiB", idle <= before * 1.10,
             "MiniLM deployed (91 MB over HTTP), loaded by one predict, then left idle; the unload runs a compacting GC and malloc_trim");
@@ -283,7 +290,7 @@ public sealed class Suite(TimeSpan level)
 
     // ------------------------------------------------------------------ setup
 
-    private ChildProcess StartSilo(out int gatewayPort, out int httpPort, out int grpcPort, IReadOnlyDictionary<string, string>? settings = null)
+    internal static ChildProcess StartSilo(out int gatewayPort, out int httpPort, out int grpcPort, IReadOnlyDictionary<string, string>? settings = null)
     {
         gatewayPort = ChildProcess.FreePort();
         httpPort = ChildProcess.FreePort();
