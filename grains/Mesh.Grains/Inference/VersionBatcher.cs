@@ -76,8 +76,10 @@ internal sealed class VersionBatcher
         lock (_gate)
         {
             if (_retired) return null;
-            // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop.
-            inline = allowInline && _queue.Count == 0 && _runners.Wait(0);
+            // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop; unless
+            // the policy asks batches to wait for company (a max queue delay), which a request running alone at once
+            // would never give them.
+            inline = allowInline && (policy.MaxQueueDelayMicroseconds == 0 || !policy.Batches) && _queue.Count == 0 && _runners.Wait(0);
             if (!inline)
             {
                 var queued = new QueuedRequest<Pending>(pending, pending.Rows, pending.Key, _clock.GetUtcNow(), request.Priority, request.Deadline);

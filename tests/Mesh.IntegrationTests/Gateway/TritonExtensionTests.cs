@@ -129,6 +129,26 @@ public class TritonExtensionTests(OpenGateway gateway)
     }
 
     [Fact]
+    public async Task A_configured_max_queue_delay_holds_even_the_first_request_for_company()
+    {
+        // 300 ms of delay: the four requests arrive well within it and must run as one execution, the first
+        // included, though a runner was free when it came (it used to run alone at once).
+        var model = await DeployAsync("delayed", Mesh.Abstractions.Models.ServingPolicy.Default with { MaxBatchSize = 8, MaxQueueDelayMicroseconds = 300_000 });
+        var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{Row}}]}]}""";
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => gateway.Http.PostJsonAsync($"/v2/models/{model}/infer", body)));
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+
+        var stat = (await gateway.Grpc.ModelStatisticsAsync(new ModelStatisticsRequest { Name = model })).ModelStats.Single();
+        for (var i = 0; i < 50 && stat.InferenceCount < 4; i++)
+        {
+            await Task.Delay(20);
+            stat = (await gateway.Grpc.ModelStatisticsAsync(new ModelStatisticsRequest { Name = model })).ModelStats.Single();
+        }
+        Assert.Equal((4UL, 1UL), (stat.InferenceCount, stat.ExecutionCount));
+        Assert.Equal(4UL, Assert.Single(stat.BatchStats).BatchSize);
+    }
+
+    [Fact]
     public async Task The_grpc_repository_rpcs_index_load_and_unload()
     {
         var model = await DeployAsync("repo");
