@@ -143,7 +143,7 @@ internal static class LifecycleCommands
 
     /// <summary>A shadow version's tally in this region (zeros before its first comparison).</summary>
     public static async Task<ShadowTally> ShadowTallyAsync(MeshClient mesh, string model, int shadowVersion) =>
-        (await mesh.GetShadowTalliesAsync(model)).FirstOrDefault(t => t.ShadowVersion == shadowVersion) ?? ShadowTally.Sum(shadowVersion, []);
+        ShadowTally.Sum(shadowVersion, await mesh.GetShadowTalliesAsync(model));
 
     /// <summary>
     /// Notes as one line: `mesh optimize --deploy` keeps its whole validation report there as JSON, which the table

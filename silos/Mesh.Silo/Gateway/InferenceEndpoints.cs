@@ -51,16 +51,6 @@ public static class InferenceEndpoints
         : int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v
         : throw new InvalidRequestException("version", $"'{version}' is not a version number");
 
-    /// <summary>The version a request names, or the model's default.</summary>
-    public static async Task<(ModelInfo Model, ModelVersionInfo Version)> ResolveAsync(MeshClient mesh, string model, string? version)
-    {
-        var info = await mesh.GetModelAsync(model);
-        var number = ParseVersion(version) ?? info.DefaultVersion;
-        var chosen = info.FindVersion(number)
-            ?? throw new ModelVersionNotFoundException(model, number, info.Versions.Select(v => v.Version).ToArray());
-        return (info, chosen);
-    }
-
     private static async Task<IResult> MetadataAsync(GatewayInference gateway, string model, string? version)
     {
         var (info, chosen) = await gateway.DescribeAsync(model, version);
@@ -93,14 +83,16 @@ public static class InferenceEndpoints
     /// </summary>
     public static async Task<Mesh.Client.Grpc.ModelStatisticsResponse> StatisticsOfAsync(MeshClient mesh, InferenceStatistics statistics, string? model, string? version)
     {
+        var wanted = ParseVersion(version);
         ModelInfo[] models;
         if (string.IsNullOrEmpty(model)) models = await mesh.ListModelsAsync();
         else
         {
-            var (info, _) = string.IsNullOrEmpty(version) ? (await mesh.GetModelAsync(model), null!) : await ResolveAsync(mesh, model, version);
+            var info = await mesh.GetModelAsync(model);
+            if (wanted is int v && info.FindVersion(v) is null)
+                throw new ModelVersionNotFoundException(model, v, info.Versions.Select(x => x.Version).ToArray());
             models = [info];
         }
-        var wanted = ParseVersion(version);
         var measured = statistics.Snapshot(string.IsNullOrEmpty(model) ? null : model, wanted).ToDictionary(s => (s.Model, s.Version));
         var zero = new DurationStatistic(0, 0);
         var rows = models.SelectMany(m => m.Versions.Where(v => wanted is null || v.Version == wanted).Select(v =>

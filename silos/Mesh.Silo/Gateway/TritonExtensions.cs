@@ -161,7 +161,4 @@ public static class TritonExtensions
         JsonValue v when v.TryGetValue<string>(out var text) && ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var u) => JsonValue.Create(u),
         _ => value.DeepClone(),
     };
-
-    /// <summary>How many runs of a version a silo makes at once (its instance count in Triton's terms).</summary>
-    public static int Runners(InferenceOptions options) => options.Runners;
 }

@@ -94,9 +94,9 @@ public static class ConsoleEndpoints
                 name = m.Name,
                 defaultVersion = m.DefaultVersion,
                 shadow = m.ShadowVersion,
-                shadowAgreement = m.ShadowVersion is int s ? SiloStats.ShadowTallies(silos, m.Name).FirstOrDefault(t => t.ShadowVersion == s) is { } t
+                shadowAgreement = m.ShadowVersion is int s && ShadowTally.Sum(s, SiloStats.ShadowTallies(silos, m.Name)) is var t
                     ? new { version = s, agreed = t.Agreed, compared = t.Compared, errors = t.Errors, agreement = t.Agreement, text = t.Describe() }
-                    : new { version = s, agreed = 0L, compared = 0L, errors = 0L, agreement = (double?)null, text = ShadowTally.Sum(s, []).Describe() } : null,
+                    : null,
                 traffic = m.Traffic,
                 regions = m.Regions,
                 versions = m.Versions.Select(v => new
