@@ -57,8 +57,8 @@ internal sealed class VersionBatcher
     }
 
     /// <summary>
-    /// Queues a request. With <paramref name="allowInline"/> it runs at once on the caller's turn when nothing waits
-    /// and a runner is free; a caller submitting several requests together passes false, or each would run alone.
+    /// Queues a request. With <paramref name="allowInline"/> and a runner free, the caller's turn runs the batch the
+    /// queue gives at once; a caller submitting several requests together passes false, or the first would run alone.
     /// </summary>
     /// <returns>The answer to come, or null when this batcher was retired and a new one must take the request.</returns>
     public Task<PredictResponse>? TrySubmit(PredictRequest request, ServingPolicy policy, bool allowInline = true, int requests = 1)
@@ -72,27 +72,44 @@ internal sealed class VersionBatcher
         }
 
         var pending = new Pending(request, Rows(request), MeteredRows(request), BatchKey(request), _clock.GetTimestamp(), requests);
-        bool inline;
+        var queued = new QueuedRequest<Pending>(pending, pending.Rows, pending.Key, _clock.GetUtcNow(), request.Priority, request.Deadline);
+        List<Pending>? lead = null;
+        bool waiting;
         lock (_gate)
         {
             if (_retired) return null;
-            // Nothing waiting and a runner free: run on the caller's turn, with no queue and no thread hop; unless
-            // the policy asks batches to wait for company (a max queue delay), which a request running alone at once
-            // would never give them.
-            inline = allowInline && (policy.MaxQueueDelayMicroseconds == 0 || !policy.Batches) && _queue.Count == 0 && _runners.Wait(0);
-            if (!inline)
+            if (!_queue.TryEnqueue(queued, policy))
+                throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
+            _metrics.Queued(_version.Model, _version.Version, +1);
+            // A free runner and a policy that does not wait for company: this caller's turn runs what the queue
+            // gives now (its own request and whatever waits with it), so a batch costs no hop to a dispatcher and
+            // back. A policy with a max queue delay leaves gathering to the dispatcher, which keeps the time.
+            if (allowInline && (policy.MaxQueueDelayMicroseconds == 0 || !policy.Batches) && _runners.Wait(0))
             {
-                var queued = new QueuedRequest<Pending>(pending, pending.Rows, pending.Key, _clock.GetUtcNow(), request.Priority, request.Deadline);
-                if (!_queue.TryEnqueue(queued, policy))
-                    throw new OverloadedException(_version.Model, _version.Version, policy.MaxQueueSize, RetryAfter(policy));
-                _loop ??= Task.Run(RunLoopAsync);
+                lead = Taken(_queue.TryTake(_clock.GetUtcNow(), policy));
+                if (lead is null) _runners.Release();
             }
+            waiting = _queue.Count > 0;
+            if (waiting) _loop ??= Task.Run(RunLoopAsync);
         }
-        if (inline)
-            return RunInlineAsync(pending);
-        _metrics.Queued(_version.Model, _version.Version, +1);
-        _arrivals.Release();
-        return pending.Done.Task;
+        if (waiting) _arrivals.Release();
+        return lead is null ? pending.Done.Task : RunLeadAsync(lead, pending);
+    }
+
+    private async Task<PredictResponse> RunLeadAsync(List<Pending> batch, Pending own)
+    {
+        await ExecuteAsync(batch);
+        return await own.Done.Task;
+    }
+
+    // What a queue decision hands over: expired requests are failed here, and the batch (or null) is what runs.
+    private List<Pending>? Taken(BatchDecision<Pending> decision)
+    {
+        var left = decision.Batch.Count + decision.Expired.Count;
+        if (left > 0) _metrics.Queued(_version.Model, _version.Version, -left);
+        foreach (var expired in decision.Expired)
+            expired.Item.Done.TrySetException(new DeadlineExceededException(_version.Model, "while queued"));
+        return decision.Runs ? decision.Batch.Select(r => r.Item).ToList() : null;
     }
 
     /// <summary>
@@ -109,12 +126,6 @@ internal sealed class VersionBatcher
         }
         _stop.Cancel();
         return true;
-    }
-
-    private async Task<PredictResponse> RunInlineAsync(Pending pending)
-    {
-        await ExecuteAsync([pending]);
-        return await pending.Done.Task;
     }
 
     // Time for the queue ahead to drain: batches waiting x the recent batch time, over the runners.
@@ -184,11 +195,7 @@ internal sealed class VersionBatcher
         {
             BatchDecision<Pending> decision;
             lock (_gate) decision = _queue.TryTake(_clock.GetUtcNow(), _policy);
-            var left = decision.Batch.Count + decision.Expired.Count;
-            if (left > 0) _metrics.Queued(_version.Model, _version.Version, -left);
-            foreach (var expired in decision.Expired)
-                expired.Item.Done.TrySetException(new DeadlineExceededException(_version.Model, "while queued"));
-            if (decision.Runs) return decision.Batch.Select(r => r.Item).ToList();
+            if (Taken(decision) is { } batch) return batch;
             if (decision.WaitUntil is not { } until) return null;
             var wait = until - _clock.GetUtcNow();
             if (wait > TimeSpan.Zero) await _arrivals.WaitAsync(wait);

@@ -100,6 +100,9 @@ public static class MeshSiloHosting
                 .AddAttributes([new(MeshTelemetry.Tags.Region, silo.ClusterId)]))
             .WithTracing(tracing =>
             {
+                // Metrics alone (Prometheus) need no spans: with no trace exporter nobody would read one, and each
+                // request would still record several. In-process listeners (dotnet-trace) still see the activities.
+                if (!telemetry.Uses("console") && !telemetry.Uses("otlp")) return;
                 // HTTP and gRPC requests (with the caller's traceparent header), then the mesh's own spans and Orleans'.
                 tracing.AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments(telemetry.Prometheus.Path));
                 tracing.AddSource(MeshTelemetry.SourceName, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application");
