@@ -38,6 +38,11 @@ public static class MeshConnection
                 // A command on loopback or a LAN connects in milliseconds; 2 s still leaves a slow WAN room, and a
                 // wrong --cluster (a handshake that never completes) then shows in 2 s instead of Orleans' 5.
                 o.OpenConnectionTimeout = TimeSpan.FromSeconds(Math.Min(2, connectTimeout.TotalSeconds));
+                // A secured mesh: the key (its name is who the audit log names) and the client certificate.
+                o.ApiKey = Environment.GetEnvironmentVariable("MESH_API_KEY");
+                o.Tls.CertificatePath = Environment.GetEnvironmentVariable("MESH_TLS_CERT");
+                o.Tls.KeyPath = Environment.GetEnvironmentVariable("MESH_TLS_KEY");
+                o.Tls.CaPath = Environment.GetEnvironmentVariable("MESH_TLS_CA");
             });
             host = builder.Build();
         }
@@ -57,8 +62,10 @@ public static class MeshConnection
                 // Orleans reports a refused handshake and a dead port alike once its retries are over, so ask the
                 // port itself: a gateway that takes a TCP connection but not this client serves another cluster.
                 if (GatewayRefusal.IsRefusal(e) || await AcceptsConnectionsAsync(gateway))
-                    return Fail(ExitCodes.Unreachable, $"the gateway at {gateway} answered but refused this client: it serves another cluster than '{cluster}'. " +
-                                                       "Pass the region's name with --cluster (or MESH_CLUSTER); the silo prints it at start (\"Mesh silo ready: cluster '...'\").");
+                    return Fail(ExitCodes.Unreachable, $"the gateway at {gateway} answered but refused this client: it serves another cluster than '{cluster}', " +
+                                                       "or it asks for a client certificate this client does not have or the mesh does not trust. " +
+                                                       "Pass the region's name with --cluster (or MESH_CLUSTER; the silo prints it at start: \"Mesh silo ready: cluster '...'\"), " +
+                                                       "and a certificate of the mesh's authority with MESH_TLS_CERT, MESH_TLS_KEY and MESH_TLS_CA (the silo's \"Mesh trust:\" line says whether it asks).");
                 return Fail(ExitCodes.Unreachable, $"cannot reach the mesh gateway at {gateway} (cluster '{cluster}'): {e.Message}");
             }
 

@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -26,6 +27,19 @@ public static class MeshClientHostingExtensions
                 cluster.ServiceId = options.ServiceId;
             });
             client.AddActivityPropagation();
+            if (options.Tls.Enabled)
+            {
+                if (options.Tls.Validate(MeshClientOptions.Section + ":Tls").FirstOrDefault() is { } error) throw new ArgumentException(error);
+                client.UseTls(options.Tls.Apply);
+            }
+            if (options.ApiKey is { Length: > 0 } key)
+            {
+                client.AddOutgoingGrainCallFilter(call =>
+                {
+                    MeshCredentials.Set(key);
+                    return call.Invoke();
+                });
+            }
             if (options.OpenConnectionTimeout is { } open)
                 client.Configure<Orleans.Configuration.ConnectionOptions>(c => c.OpenConnectionTimeout = open);
             // Without a filter the first connection waits minutes on a gateway that is down; give up after

@@ -34,6 +34,15 @@ public sealed class MeshClientOptions
     /// </summary>
     public TimeSpan? OpenConnectionTimeout { get; set; }
 
+    /// <summary>
+    /// The API key this client presents with every call (as on HTTP: <c>mesh keys new</c> makes one). Needed when
+    /// the silos have keys configured; its name is who the audit log says acted.
+    /// </summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Mutual TLS to the gateway; required when the silos have it on.</summary>
+    public Security.MeshTlsOptions Tls { get; set; } = new();
+
     /// <summary>The gateways as endpoints; host names are resolved now. Throws naming the bad entry.</summary>
     public IPEndPoint[] ResolveGateways()
     {

@@ -121,3 +121,16 @@ public sealed class DeviceAuthenticationException(string device)
 {
     [Id(0)] public string Device { get; } = device;
 }
+
+/// <summary>An Orleans client's call without a key the silos know, when they have keys configured: nothing ran.</summary>
+[GenerateSerializer]
+public sealed class CallerUnauthenticatedException(string method)
+    : MeshException($"{method} needs an API key this mesh knows: set Mesh:Client:ApiKey (the CLI reads MESH_API_KEY)");
+
+/// <summary>An Orleans client's call whose key lacks the role the method needs: nothing ran.</summary>
+[GenerateSerializer]
+public sealed class CallerForbiddenException(string method, string key, string role, string needed)
+    : MeshException($"{method}: the key '{key}' has the role '{role}'; this call needs '{needed}'")
+{
+    [Id(0)] public string Key { get; } = key;
+}

@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Inference;
 
 namespace Mesh.Abstractions.Grains;
@@ -9,12 +10,14 @@ namespace Mesh.Abstractions.Grains;
 /// </summary>
 public interface IInferenceGrain : IGrainWithStringKey
 {
+    [InferRole]
     Task<PredictResponse> PredictAsync(PredictRequest request);
 
     /// <summary>
     /// Several predicts in one message (a client coalesces its concurrent predicts for a model). Each gets its own
     /// outcome: one bad request fails alone.
     /// </summary>
+    [InferRole]
     Task<PredictOutcome[]> PredictManyAsync(PredictRequest[] requests);
 
     /// <summary>
@@ -23,6 +26,7 @@ public interface IInferenceGrain : IGrainWithStringKey
     /// batches; otherwise, or when the stack fails its checks, each request is served alone so a bad one fails
     /// alone. The answer is the stacked outputs or, in the second case, one outcome per request.
     /// </summary>
+    [InferRole]
     Task<StackedOutcome> PredictStackedAsync(PredictRequest stacked, int[] rows);
 }
 

@@ -1,3 +1,4 @@
+using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Models;
 
 namespace Mesh.Abstractions.Grains;
@@ -20,9 +21,11 @@ public interface IModelGrain : IGrainWithStringKey
     Task<ModelVersionInfo> DeployAsync(byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null);
 
     /// <summary>The model and its versions; throws ModelNotFoundException if nothing was deployed under this name.</summary>
+    [InferRole]
     Task<ModelInfo> GetAsync();
 
     /// <summary>One version; throws ModelVersionNotFoundException if it does not exist.</summary>
+    [InferRole]
     Task<ModelVersionInfo> GetVersionAsync(int version);
 
     /// <summary>Gives <paramref name="version"/> all traffic: it answers every predict that names no version.</summary>

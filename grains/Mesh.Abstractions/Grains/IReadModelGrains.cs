@@ -22,6 +22,7 @@ public interface IProjectionGrain : IGrainWithStringKey
 /// <summary>Every model with its versions, traffic and policy: what <c>mesh models</c> lists.</summary>
 public interface ICatalogProjectionGrain : IProjectionGrain
 {
+    [InferRole]
     Task<ModelInfo[]> ListAsync();
 }
 

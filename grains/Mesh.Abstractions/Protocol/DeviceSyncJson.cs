@@ -131,7 +131,7 @@ public static class DeviceSyncJson
                     r.TryGetProperty("at", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var when)
                         ? when : throw new InvalidRequestException($"{path}.at", "must be an ISO 8601 time"),
                     String(r, "origin", path),
-                    r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? digest.GetString() : null,
+                    r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? InferenceJson.Text(digest, $"{path}.input_sha256") : null,
                     outputs.ToArray(),
                     TraceParent(r, path)));
             }
@@ -153,9 +153,12 @@ public static class DeviceSyncJson
                 reported = new Dictionary<string, string?>(StringComparer.Ordinal);
                 foreach (var p in rep.EnumerateObject())
                 {
-                    reported[p.Name] = p.Value.ValueKind switch
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { throw new InvalidRequestException("reported", "property names must be valid UTF-8 text"); }
+                    reported[name] = p.Value.ValueKind switch
                     {
-                        JsonValueKind.String => p.Value.GetString(),
+                        JsonValueKind.String => InferenceJson.Text(p.Value, $"reported.{name}"),
                         JsonValueKind.Null => null,
                         _ => throw new InvalidRequestException($"reported.{p.Name}", "must be a string or null"),
                     };
@@ -193,9 +196,10 @@ public static class DeviceSyncJson
     {
         if (!element.TryGetProperty("traceparent", out var value) || value.ValueKind == JsonValueKind.Null) return null;
         var field = path is null ? "traceparent" : $"{path}.traceparent";
-        if (value.ValueKind != JsonValueKind.String || !System.Diagnostics.ActivityContext.TryParse(value.GetString(), null, out _))
+        var text = value.ValueKind == JsonValueKind.String ? InferenceJson.TryText(value) : null;
+        if (text is null || !System.Diagnostics.ActivityContext.TryParse(text, null, out _))
             throw new InvalidRequestException(field, "must be a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)");
-        return value.GetString();
+        return text;
     }
 
     public static byte[] WriteAck(DeviceSyncAck ack) => Object(json =>
@@ -255,7 +259,7 @@ public static class DeviceSyncJson
 
     private static string String(JsonElement e, string name, string path) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
-            ? v.GetString()! : throw new InvalidRequestException($"{path}.{name}", "must be a string");
+            ? InferenceJson.Text(v, $"{path}.{name}") : throw new InvalidRequestException($"{path}.{name}", "must be a string");
 
     /// <summary>Lower-case hex SHA-256 of a device's inputs, as results carry it in place of the inputs.</summary>
     public static string InputDigest(IEnumerable<NamedTensor> inputs)

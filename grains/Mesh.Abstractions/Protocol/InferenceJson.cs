@@ -92,7 +92,7 @@ public static class InferenceJson
 
         string? id = null;
         if (root.TryGetProperty("id", out var idElement))
-            id = idElement.ValueKind == JsonValueKind.String ? idElement.GetString() : throw new InvalidRequestException("id", "must be a string");
+            id = idElement.ValueKind == JsonValueKind.String ? Text(idElement, "id") : throw new InvalidRequestException("id", "must be a string");
 
         TimeSpan? timeout = null;
         var allBinary = false;
@@ -104,8 +104,8 @@ public static class InferenceJson
             foreach (var name in SequenceParameters)
                 if (parameters.TryGetProperty(name, out _)) throw SequenceRefused(name);
             if (parameters.TryGetProperty("timeout", out var t))
-                timeout = t.ValueKind == JsonValueKind.Number && t.TryGetInt64(out var micros) && micros > 0
-                    ? TimeSpan.FromMicroseconds(micros)
+                timeout = t.ValueKind == JsonValueKind.Number && t.TryGetInt64(out var micros)
+                    ? Timeout(micros)
                     : throw new InvalidRequestException("parameters.timeout", "must be a positive number of microseconds");
             if (parameters.TryGetProperty("binary_data_output", out var b))
                 allBinary = ReadBool(b, "parameters.binary_data_output");
@@ -115,7 +115,7 @@ public static class InferenceJson
                     : throw new InvalidRequestException("parameters.priority", "must be a non-negative integer (1 is the highest)");
             // Mesh's own: while traffic is split across versions, the same key always reaches the same version.
             if (parameters.TryGetProperty("routing_key", out var r))
-                routingKey = r.ValueKind == JsonValueKind.String && r.GetString() is { Length: > 0 and <= 256 } key
+                routingKey = r.ValueKind == JsonValueKind.String && Text(r, "parameters.routing_key") is { Length: > 0 and <= 256 } key
                     ? key
                     : throw new InvalidRequestException("parameters.routing_key", "must be a string of 1 to 256 characters");
         }
@@ -144,7 +144,7 @@ public static class InferenceJson
             {
                 var path = $"outputs[{n}]";
                 outputs[n] = output.ValueKind == JsonValueKind.Object && output.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
-                    ? name.GetString()!
+                    ? Text(name, $"{path}.name")
                     : throw new InvalidRequestException($"{path}.name", "must be a string");
                 if (output.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("binary_data", out var bd))
                     (outputBinary ??= new())[outputs[n]] = ReadBool(bd, $"{path}.parameters.binary_data");
@@ -154,6 +154,27 @@ public static class InferenceJson
 
         return (new PredictRequest(model, tensors, version, outputs, Priority: priority, RoutingKey: routingKey), new InferOptions(id, timeout, allBinary, outputBinary, priority));
     }
+
+    /// <summary>The longest timeout a request may set: a day, far past any inference, and far from TimeSpan's limits.</summary>
+    public const long MaxTimeoutMicroseconds = 86_400_000_000;
+
+    /// <summary>A request's timeout from its microseconds, refused unless positive and at most a day.</summary>
+    public static TimeSpan Timeout(long microseconds) =>
+        microseconds is > 0 and <= MaxTimeoutMicroseconds
+            ? TimeSpan.FromMicroseconds(microseconds)
+            : throw new InvalidRequestException("parameters.timeout", $"must be a positive number of microseconds, at most {MaxTimeoutMicroseconds} (a day); was {microseconds}");
+
+    // A JSON string as text; bytes that are not UTF-8 are refused with the field's name instead of failing later.
+    internal static string Text(JsonElement element, string path) =>
+        TryText(element) ?? throw new InvalidRequestException(path, "must be valid UTF-8 text");
+
+    internal static string? TryText(JsonElement element)
+    {
+        try { return element.GetString()!; }
+        catch (InvalidOperationException) { return null; }
+    }
+
+    private static string Abbreviated(string text) => text.Length <= 40 ? text : text[..37] + "...";
 
     private static bool ReadBool(JsonElement element, string path) => element.ValueKind switch
     {
@@ -168,9 +189,9 @@ public static class InferenceJson
         if (tensor.ValueKind != JsonValueKind.Object)
             throw new InvalidRequestException(path, "must be a JSON object with name, shape, datatype and data");
         var name = tensor.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
-            ? n.GetString()!
+            ? Text(n, $"{path}.name")
             : throw new InvalidRequestException($"{path}.name", "must be a string");
-        if (!tensor.TryGetProperty("datatype", out var dt) || dt.ValueKind != JsonValueKind.String || !TryParseDataType(dt.GetString()!, out var type))
+        if (!tensor.TryGetProperty("datatype", out var dt) || dt.ValueKind != JsonValueKind.String || !TryParseDataType(Text(dt, $"{path}.datatype"), out var type))
             throw new InvalidRequestException($"{path}.datatype", $"must be one of {DataTypes}");
         var shape = ReadShape(tensor, $"{path}.shape");
         var count = CheckedCount(shape, $"{path}.shape");
@@ -188,7 +209,8 @@ public static class InferenceJson
         {
             if (tensor.TryGetProperty("data", out _))
                 throw new InvalidRequestException($"{path}.data", "must be absent when binary_data_size is given");
-            if (offset + bytes > binary.Length)
+            // Compared this way round so a claimed size near long.MaxValue cannot overflow the sum.
+            if (bytes > binary.Length - offset)
                 throw new InvalidRequestException($"{path}.parameters.binary_data_size", $"{bytes} bytes claimed, {binary.Length - offset} left in the body");
             var slice = binary.Slice(offset, (int)bytes);
             offset += (int)bytes;
@@ -253,6 +275,10 @@ public static class InferenceJson
             return new NamedTensor(name, type, shape, bytes.ToArray());
         }
 
+        // Every element takes at least its 4-byte length: a shape that promises more than the bytes could hold is
+        // refused before its array is allocated.
+        if (count > bytes.Length / 4)
+            throw new InvalidTensorValueException(name, $"shape {NamedTensor.ShapeText(shape)} holds {count} BYTES elements, the {bytes.Length} bytes given hold at most {bytes.Length / 4}");
         var strings = new string[count];
         var at = 0;
         for (var i = 0; i < count; i++)
@@ -280,11 +306,16 @@ public static class InferenceJson
                 break;
             case JsonValueKind.True: writer.WriteBool(true); break;
             case JsonValueKind.False: writer.WriteBool(false); break;
-            case JsonValueKind.String: writer.WriteString(data.GetString()!); break;
+            case JsonValueKind.String:
+                if (TryText(data) is { } text) writer.WriteString(text);
+                else writer.Reject("a string is not valid UTF-8");
+                break;
             case JsonValueKind.Number:
                 if (data.TryGetInt64(out var l)) writer.WriteInt64(l);
                 else if (data.TryGetUInt64(out var u)) writer.WriteUInt64(u);
-                else writer.WriteDouble(data.GetDouble());
+                else if (data.GetDouble() is var d && double.IsFinite(d)) writer.WriteDouble(d);
+                // A literal too large for a double parses as infinity; the sender wrote a number, not "inf".
+                else writer.Reject($"{Abbreviated(data.GetRawText())} is out of range for a JSON number (send \"inf\" for infinity)");
                 break;
             default:
                 writer.Reject($"{data.ValueKind.ToString().ToLowerInvariant()} is not a tensor value");

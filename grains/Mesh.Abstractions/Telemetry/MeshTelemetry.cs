@@ -54,6 +54,7 @@ public static class MeshTelemetry
         public const string ReplicatedEvents = "mesh.replication.events";
         public const string ReplicationLag = "mesh.replication.lag";
         public const string ReplicationConflicts = "mesh.replication.conflicts";
+        public const string ReplicationRefused = "mesh.replication.refused";
         public const string FailoversTaken = "mesh.region.failovers";
         public const string DeviceResults = "mesh.device.results";
         public const string ReplicationBehind = "mesh.replication.behind";
@@ -77,6 +78,7 @@ public static class MeshTelemetry
         public const string ShadowVersion = "mesh.shadow.version";
         public const string Peer = "mesh.region.peer";
         public const string FromRegion = "mesh.region.from";
+        public const string Reason = "mesh.reason";
         public const string Register = "mesh.model.register";
         public const string BatchRequests = "mesh.batch.requests";
         public const string BatchRows = "mesh.batch.rows";

@@ -18,6 +18,12 @@ public sealed class RegionOptions : IValidatedOptions
     /// <summary>How long a call to a peer may take before it counts as failed (and is tried again later).</summary>
     public TimeSpan PeerCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The API key this region presents to its peers' Orleans gateways (an admin key there) when they have keys
+    /// configured; replication and residency questions are management calls.
+    /// </summary>
+    public string? PeerApiKey { get; set; }
+
     /// <summary>Events shipped to a peer in one call.</summary>
     public int BatchSize { get; set; } = 256;
 

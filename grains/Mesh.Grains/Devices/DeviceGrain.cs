@@ -32,6 +32,9 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     protected override string Stream => EventStreams.Device(Id);
 
+    // 2: applied numbers above the gap are ranges, not one entry per number.
+    protected override int SnapshotSchema => 2;
+
     protected override void Apply(DeviceState state, object e, EventStamp stamp) => state.Apply((DeviceEvent)e);
 
     public async Task<DeviceInfo> RegisterAsync(DeviceRegistration registration)
@@ -73,6 +76,7 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
         var events = new List<object>();
         foreach (var lost in batch.Lost ?? [])
         {
+            if (State.AppliedThrough == long.MaxValue) break;
             var from = Math.Max(lost.From, State.AppliedThrough + 1);
             if (from <= lost.To) events.Add(new DeviceResultsLost(from, lost.To, lost.Reason, now));
         }
@@ -83,7 +87,7 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
             events.Add(new DeviceResultsSynced(chunk.Select(r => r.TraceParent is null ? r : r with { TraceParent = null }).ToArray(), now));
         if (batch.Reported is { Count: > 0 } reported && reported.Any(p => State.Reported.GetValueOrDefault(p.Key) != p.Value))
         {
-            Check(reported, "reported property");
+            CheckReported(reported);
             events.Add(new DeviceReported(Stored(reported)));
         }
         foreach (var sample in batch.Drift ?? [])
@@ -144,9 +148,10 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
         }
     }
 
+    // An unknown id is refused exactly as a wrong token is: a caller without a token learns nothing of which ids exist.
     private DeviceInfo Authenticate(string tokenSha256)
     {
-        var info = Info();
+        var info = State.ToInfo(Id) ?? throw new DeviceAuthenticationException(Id);
         if (State.TokenSha256 is not { } expected || tokenSha256 is not { Length: 64 } || !tokenSha256.All(char.IsAsciiHexDigit)
             || !CryptographicOperations.FixedTimeEquals(Convert.FromHexString(expected), Convert.FromHexString(tokenSha256)))
             throw new DeviceAuthenticationException(Id);
@@ -209,11 +214,17 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
     public async Task<DeviceInfo> ReportAsync(Dictionary<string, string?> properties)
     {
         Info();
+        CheckReported(properties);
+        await RaiseAsync(new DeviceReported(Stored(properties)));
+        return Info();
+    }
+
+    // One rule for a reported twin, whether it comes from ReportAsync or with a sync.
+    private void CheckReported(IReadOnlyDictionary<string, string?> properties)
+    {
         Check(properties, "reported property");
         if (State.Reported.Count + properties.Count(p => p.Value is not null && !State.Reported.ContainsKey(p.Key)) > MaxProperties)
             throw new InvalidDeviceChangeException(Id, $"a twin holds at most {MaxProperties} reported properties");
-        await RaiseAsync(new DeviceReported(Stored(properties)));
-        return Info();
     }
 
     // A removal travels as an empty value: JSON payloads keep plain string maps.
@@ -265,8 +276,8 @@ public sealed class DeviceState
     /// <summary>Every sequence number up to this one is applied or declared lost.</summary>
     public long AppliedThrough { get; set; }
 
-    /// <summary>Numbers applied above <see cref="AppliedThrough"/> (results that arrived after a gap).</summary>
-    public HashSet<long> AppliedAbove { get; set; } = [];
+    /// <summary>Numbers applied or declared lost above <see cref="AppliedThrough"/> (past a gap), as ranges.</summary>
+    public SequenceRanges AppliedAbove { get; set; } = new();
 
     public long Results { get; set; }
     public long Lost { get; set; }
@@ -301,7 +312,7 @@ public sealed class DeviceState
     public bool IsSettled(long sequence) => sequence <= AppliedThrough || AppliedAbove.Contains(sequence);
 
     /// <summary>Numbers below the highest applied one that are neither applied nor declared lost.</summary>
-    public long MissingCount => AppliedAbove.Count == 0 ? 0 : AppliedAbove.Max() - AppliedThrough - AppliedAbove.Count;
+    public long MissingCount => AppliedAbove.IsEmpty ? 0 : AppliedAbove.Max - AppliedThrough - AppliedAbove.Count;
 
     public void Apply(DeviceEvent e)
     {
@@ -347,10 +358,10 @@ public sealed class DeviceState
                 Drifting.Remove(d.Model);
                 break;
             case DeviceResultsLost lost:
-                Lost += lost.To - lost.From + 1;
+                Lost = Lost > long.MaxValue - (lost.To - lost.From + 1) ? long.MaxValue : Lost + (lost.To - lost.From + 1);
                 if (lost.From <= AppliedThrough + 1) AppliedThrough = Math.Max(AppliedThrough, lost.To);
-                else for (var s = lost.From; s <= lost.To; s++) AppliedAbove.Add(s);
-                AppliedAbove.RemoveWhere(s => s <= AppliedThrough);
+                else AppliedAbove.Add(lost.From, lost.To);
+                AppliedAbove.RemoveThrough(AppliedThrough);
                 Advance();
                 break;
         }
@@ -359,13 +370,13 @@ public sealed class DeviceState
     private void Settle(long sequence)
     {
         if (sequence <= AppliedThrough) return;
-        AppliedAbove.Add(sequence);
+        AppliedAbove.Add(sequence, sequence);
         Advance();
     }
 
     private void Advance()
     {
-        while (AppliedAbove.Remove(AppliedThrough + 1)) AppliedThrough++;
+        if (AppliedThrough < long.MaxValue && AppliedAbove.TakeRangeStartingAt(AppliedThrough + 1) is long to) AppliedThrough = to;
     }
 
     private static void Merge(Dictionary<string, string> twin, Dictionary<string, string> changes)

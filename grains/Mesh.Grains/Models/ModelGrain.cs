@@ -58,9 +58,13 @@ public sealed class ModelGrain(
             return Find(State.NumberOf(sha256))!;
         }
 
-        var residency = Residency(regions);
+        var pin = Residency(regions);
+        // A name another region pinned away from this one is not free here: its first version here would replicate
+        // into that region and take the pinned model over. (While that region cannot be asked, its own replica
+        // refuses the events instead: ApplyReplicatedAsync.)
+        if (!State.HasVersions) await residency.ThrowIfPinnedElsewhereAsync(Name, fresh: true);
         await artifacts.PutAsync(sha256, onnx);
-        await RaiseAsync([.. residency, new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact)]);
+        await RaiseAsync([.. pin, new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact)]);
         var number = State.NumberOf(sha256);
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
         return Find(number)!;
@@ -78,11 +82,21 @@ public sealed class ModelGrain(
     public async Task ApplyReplicatedAsync(EventData[] events)
     {
         var fresh = new List<EventData>(events.Length);
+        // Residency holds at the door too: a pinned model takes events only from the regions it is pinned to, so a
+        // region that did not know of the pin (it was cut off when the name was pinned) cannot take the model over.
+        var pinned = State.HasVersions ? State.Regions : null;
         foreach (var e in events)
         {
             if (await _store.ContainsAsync(e.Id)) continue;
-            fresh.Add(e);
             var decoded = (ModelEvent)EventCodec.Decode(new EventEnvelope(e.Id, Stream, 0, 0, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc));
+            if (pinned is not null && !pinned.Contains(e.Region, StringComparer.Ordinal))
+            {
+                metrics.ReplicationRefused(Name, e.Region, "residency");
+                logger.LogWarning("Model {Model} is pinned to {Regions}: refused a replicated {Event} from region {Region}", Name, string.Join(", ", pinned), e.Type, e.Region);
+                continue;
+            }
+            if (decoded is ModelResidencySet set) pinned ??= set.Regions;
+            fresh.Add(e);
             if (State.RegisterWrite(decoded, new EventStamp(e.Hlc, e.Region)) is ({ } register, true))
                 metrics.ConflictResolved(Name, register);
         }

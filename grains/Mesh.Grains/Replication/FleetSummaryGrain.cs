@@ -20,7 +20,14 @@ public sealed class FleetSummaryGrain(IEventStore store, EventJournal journal, I
     {
         var region = cluster.Value.ClusterId;
         var devices = await GrainFactory.GetGrain<IFleetProjectionGrain>(EventFeed.Key).ListAsync();
-        var models = devices.SelectMany(d => d.Models.Select(m => (Model: m, Drifting: d.Drifting?.Contains(m) == true)))
+        // The summary reaches every region, so a model pinned to some regions is not named in it; its devices still
+        // count in the totals.
+        var pinned = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var model in devices.SelectMany(d => d.Models).Distinct(StringComparer.Ordinal))
+        {
+            if (await GrainFactory.GetGrain<IModelReplicaGrain>(model).GetLocalResidencyAsync() is not null) pinned.Add(model);
+        }
+        var models = devices.SelectMany(d => d.Models.Where(m => !pinned.Contains(m)).Select(m => (Model: m, Drifting: d.Drifting?.Contains(m) == true)))
             .GroupBy(x => x.Model, StringComparer.Ordinal)
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new FleetModelSummary(g.Key, g.Count(), g.Count(x => x.Drifting)))

@@ -15,7 +15,7 @@ namespace Mesh.Grains.Replication;
 /// the call at once rather than after the default 3 minutes of retries, and its client is built anew on the next
 /// call, which also recovers the broken state seen after a peer's slow restart (docs/measurements.md).
 /// </summary>
-public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<ClusterOptions> cluster, ILogger<PeerConnections> logger) : IAsyncDisposable
+public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<ClusterOptions> cluster, IEnumerable<PeerClientSetup> setups, ILogger<PeerConnections> logger) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<IHost>>> _hosts = new(StringComparer.Ordinal);
 
@@ -60,6 +60,7 @@ public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<Cl
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (peer, cluster.Value.ServiceId));
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = regions.Value.PeerCallTimeout);
             client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
+            foreach (var setup in setups) setup.Configure(client);
         });
         var host = builder.Build();
         // Bounded: a connection attempt that neither succeeds nor fails must not hold a link or a lookup for good.
@@ -82,4 +83,10 @@ public sealed class PeerConnections(IOptions<RegionOptions> regions, IOptions<Cl
     {
         foreach (var peer in _hosts.Keys.ToList()) await ResetAsync(peer);
     }
+}
+
+/// <summary>What the host adds to every peer region's client: the silo's TLS certificate and its key for the peers.</summary>
+public sealed class PeerClientSetup(Action<IClientBuilder> configure)
+{
+    public void Configure(IClientBuilder client) => configure(client);
 }

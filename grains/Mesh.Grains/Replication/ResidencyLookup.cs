@@ -20,12 +20,16 @@ public sealed class ResidencyLookup(PeerConnections peers, IOptions<RegionOption
     private static readonly TimeSpan AskAtMost = TimeSpan.FromSeconds(1);
     private readonly ConcurrentDictionary<string, (string[]? Regions, DateTimeOffset Until)> _answers = new(StringComparer.Ordinal);
 
-    /// <summary>Throws <see cref="ModelResidencyException"/> when a peer holds <paramref name="model"/> pinned away from this region.</summary>
-    public async Task ThrowIfPinnedElsewhereAsync(string model)
+    /// <summary>
+    /// Throws <see cref="ModelResidencyException"/> when a peer holds <paramref name="model"/> pinned away from this
+    /// region; <paramref name="fresh"/> asks the peers again instead of taking a remembered answer (a deploy must
+    /// not take a name another region pinned a moment ago).
+    /// </summary>
+    public async Task ThrowIfPinnedElsewhereAsync(string model, bool fresh = false)
     {
         if (regions.Value.Peers.Count == 0) return;
         var now = clock.GetUtcNow();
-        if (!_answers.TryGetValue(model, out var known) || known.Until < now)
+        if (fresh || !_answers.TryGetValue(model, out var known) || known.Until < now)
         {
             known = (await AskPeersAsync(model), now + Remember);
             _answers[model] = known;

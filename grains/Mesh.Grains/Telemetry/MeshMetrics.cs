@@ -47,6 +47,7 @@ public sealed class MeshMetrics
     private readonly Counter<long> _replicatedEvents;
     private readonly Histogram<double> _replicationLag;
     private readonly Counter<long> _conflicts;
+    private readonly Counter<long> _refused;
     private readonly KeyValuePair<string, object?> _silo;
 
     private readonly TrafficStats _traffic;
@@ -78,6 +79,8 @@ public sealed class MeshMetrics
             "Time from an event being stored in its region to its arrival in this one");
         _conflicts = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicationConflicts, "{event}",
             "Replicated writes that arrived older than the register's value here and lost (last writer wins)");
+        _refused = meter.CreateCounter<long>(MeshTelemetry.Instruments.ReplicationRefused, "{event}",
+            "Replicated events refused here, by reason (residency: an event of a pinned model from a region outside its set)");
         _deviceResults = meter.CreateCounter<long>(MeshTelemetry.Instruments.DeviceResults, "{result}",
             "Edge results received by sync, by outcome: applied (new) or duplicate (sent again, ignored)");
         _failoversTaken = meter.CreateCounter<long>(MeshTelemetry.Instruments.FailoversTaken, "{predict}",
@@ -132,6 +135,9 @@ public sealed class MeshMetrics
 
     public void ConflictResolved(string model, string register) =>
         _conflicts.Add(1, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.Register, register } });
+
+    public void ReplicationRefused(string model, string fromRegion, string reason) =>
+        _refused.Add(1, new TagList { _silo, { MeshTelemetry.Tags.Model, model }, { MeshTelemetry.Tags.FromRegion, fromRegion }, { MeshTelemetry.Tags.Reason, reason } });
 
     public void ReplicationLag(string fromRegion, double milliseconds) =>
         _replicationLag.Record(milliseconds, new TagList { _silo, { MeshTelemetry.Tags.FromRegion, fromRegion } });

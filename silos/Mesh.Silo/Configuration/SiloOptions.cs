@@ -39,8 +39,15 @@ public sealed class SiloOptions : IValidatedOptions
     /// <summary>Deploy the bundled sample model as "mlp" when the registry is empty.</summary>
     public bool DeploySampleModel { get; set; } = true;
 
+    /// <summary>
+    /// Mutual TLS on the silo port and the Orleans gateway (and on this region's links to its peers): every
+    /// connection, silo to silo and client to gateway, must show a certificate of the mesh's authority.
+    /// </summary>
+    public Mesh.Client.Security.MeshTlsOptions Tls { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
+        foreach (var error in Tls.Validate($"{Section}:{nameof(Tls)}")) yield return error;
         if (string.IsNullOrWhiteSpace(ClusterId))
             yield return $"{Section}:{nameof(ClusterId)} must not be empty";
         if (string.IsNullOrWhiteSpace(ServiceId))

@@ -32,6 +32,10 @@ public sealed class ApiKeyAuthenticationHandler(
         var header = Request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(header))
             return Task.FromResult(AuthenticateResult.NoResult());
+        // A browser resends Basic credentials to any page of the site on its own, so they would let another site's
+        // page act with them (CSRF): only the pages that ask for them (the dashboard) take them.
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) && Context.GetEndpoint()?.Metadata.GetMetadata<BrowserLogin>() is null)
+            return Task.FromResult(AuthenticateResult.Fail("request header 'Authorization': HTTP Basic credentials are taken only by the dashboard; send 'Bearer <key>'"));
         if (PresentedKey(header) is not { } key)
             return Task.FromResult(AuthenticateResult.Fail("the Authorization header must be 'Bearer <key>'"));
 

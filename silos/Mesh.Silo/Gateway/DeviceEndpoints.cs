@@ -92,6 +92,8 @@ public static class DeviceEndpoints
     private static async Task<IResult> SyncAsync(HttpContext http, string device, MeshClient mesh, IOptions<GatewayOptions> options)
     {
         var token = BearerHash(http, device);
+        // The token is checked before a byte of the body is read or inflated: a caller without one costs a lookup.
+        await mesh.AuthenticateDeviceAsync(device, token);
         var body = await InferenceEndpoints.ReadBodyAsync(http, options.Value.MaxRequestBodyBytes, nameof(GatewayOptions.MaxRequestBodyBytes));
         var batch = DeviceSyncJson.ReadBatch(body);
         MeshActor.Set("device:" + device);

@@ -22,7 +22,8 @@ public static class GatewayErrors
         RequestTooLargeException => (StatusCodes.Status413PayloadTooLarge, StatusCode.ResourceExhausted),
         EventStreamConflictException => (StatusCodes.Status409Conflict, StatusCode.Aborted),
         ModelResidencyException => (StatusCodes.Status403Forbidden, StatusCode.PermissionDenied),
-        DeviceAuthenticationException => (StatusCodes.Status401Unauthorized, StatusCode.Unauthenticated),
+        DeviceAuthenticationException or CallerUnauthenticatedException => (StatusCodes.Status401Unauthorized, StatusCode.Unauthenticated),
+        CallerForbiddenException => (StatusCodes.Status403Forbidden, StatusCode.PermissionDenied),
         CorruptEventException => (StatusCodes.Status500InternalServerError, StatusCode.DataLoss),
         BadHttpRequestException bad => (bad.StatusCode, StatusCode.InvalidArgument),
         _ => (StatusCodes.Status500InternalServerError, StatusCode.Internal),
@@ -44,10 +45,33 @@ public static class GatewayErrors
 
     public static Task WriteAsync(HttpContext http, int status, string message)
     {
+        // A gRPC client reads its status from grpc-status, not from HTTP's; answered in HTTP terms it would report
+        // only "Bad gRPC response", without the reason.
+        if (http.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
+        {
+            http.Response.StatusCode = StatusCodes.Status200OK;
+            http.Response.ContentType = "application/grpc";
+            http.Response.Headers["grpc-status"] = ((int)GrpcStatusOf(status)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            http.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+            return Task.CompletedTask;
+        }
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json";
         return http.Response.WriteAsync(JsonSerializer.Serialize(new { error = message }, Json));
     }
+
+    private static StatusCode GrpcStatusOf(int http) => http switch
+    {
+        StatusCodes.Status400BadRequest => StatusCode.InvalidArgument,
+        StatusCodes.Status401Unauthorized => StatusCode.Unauthenticated,
+        StatusCodes.Status403Forbidden => StatusCode.PermissionDenied,
+        StatusCodes.Status404NotFound => StatusCode.NotFound,
+        StatusCodes.Status413PayloadTooLarge or StatusCodes.Status429TooManyRequests => StatusCode.ResourceExhausted,
+        StatusCodes.Status501NotImplemented => StatusCode.Unimplemented,
+        StatusCodes.Status503ServiceUnavailable => StatusCode.Unavailable,
+        StatusCodes.Status504GatewayTimeout => StatusCode.DeadlineExceeded,
+        _ => StatusCode.Unknown,
+    };
 
     // Error text quotes names ('input'); the JSON content type makes unescaped quotes safe and keeps them readable.
     public static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };

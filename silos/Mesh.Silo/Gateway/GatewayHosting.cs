@@ -82,6 +82,8 @@ public static class GatewayHosting
     public static WebApplication MapMeshGateway(this WebApplication app)
     {
         app.Use(ErrorsAsProtocolErrors);
+        var guard = new BrowserRequestGuard(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>().Value);
+        app.Use(guard.InvokeAsync);
         // Edge bridges gzip large sync batches; the decompressed body is held to the same size limit.
         app.UseRequestDecompression();
         app.UseAuthentication();

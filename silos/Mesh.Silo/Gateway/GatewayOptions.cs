@@ -42,6 +42,19 @@ public sealed class GatewayOptions : IValidatedOptions
     /// </summary>
     public string? ArtifactSigningKey { get; set; }
 
+    /// <summary>
+    /// Host names (or IP addresses) requests may name in their Host header; empty: the loopback names when the
+    /// gateway listens on loopback, any otherwise. A page a browser loads from another site cannot then reach a
+    /// loopback gateway by pointing its own DNS name at 127.0.0.1 (DNS rebinding).
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>
+    /// Web origins (scheme://host[:port]) besides the gateway's own whose pages may send state-changing requests;
+    /// empty: only the gateway's own pages (the console) may.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
     public bool UsesTls => !string.IsNullOrEmpty(CertificatePath);
 
     public IEnumerable<string> Validate()
@@ -69,6 +82,16 @@ public sealed class GatewayOptions : IValidatedOptions
         }
         if (ApiKeys.Select(k => k.Name).Distinct(StringComparer.Ordinal).Count() != ApiKeys.Count)
             yield return $"{Section}:{nameof(ApiKeys)}: names must be unique";
+        for (var i = 0; i < AllowedHosts.Count; i++)
+        {
+            if (Uri.CheckHostName(AllowedHosts[i]) == UriHostNameType.Unknown)
+                yield return $"{Section}:{nameof(AllowedHosts)}:{i} must be a host name or IP address, without scheme or port (was '{AllowedHosts[i]}')";
+        }
+        for (var i = 0; i < AllowedOrigins.Count; i++)
+        {
+            if (!Uri.TryCreate(AllowedOrigins[i], UriKind.Absolute, out var origin) || origin.Scheme is not ("http" or "https") || origin.PathAndQuery != "/")
+                yield return $"{Section}:{nameof(AllowedOrigins)}:{i} must be an origin such as https://ops.example.com (was '{AllowedOrigins[i]}')";
+        }
         if (RateLimit.PermitsPerSecond < 0)
             yield return $"{Section}:{nameof(RateLimit)}:{nameof(RateLimitOptions.PermitsPerSecond)} must be 0 (off) or more (was {RateLimit.PermitsPerSecond})";
         if (RateLimit.Burst < 0)

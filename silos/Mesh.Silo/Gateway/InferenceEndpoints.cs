@@ -145,22 +145,54 @@ public static class InferenceEndpoints
             : throw new InvalidRequestException(InferenceJson.HeaderLengthHeader, $"must be the JSON's length in bytes, at most the body's {bodyLength} (was '{value}')");
     }
 
-    /// <summary>Reads the whole body, refusing (413) past <paramref name="limit"/>, the setting <paramref name="key"/>.</summary>
+    /// <summary>
+    /// Reads the whole body, refusing (413) past <paramref name="limit"/>, the setting <paramref name="key"/>. The
+    /// limit counts the bytes as they arrive, after any Content-Encoding is undone, so a small gzip body cannot
+    /// inflate past it: decompression stops at the limit. The buffer grows with what arrives, not with what the
+    /// Content-Length header declares.
+    /// </summary>
     public static async Task<byte[]> ReadBodyAsync(HttpContext http, long limit, string key)
     {
         var feature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit;
         if (http.Request.ContentLength > limit)
             throw new RequestTooLargeException(limit, key);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(InitialBodyBuffer);
+        var length = 0;
         try
         {
-            using var buffer = new MemoryStream(http.Request.ContentLength is long n ? (int)n : 4096);
-            await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-            return buffer.ToArray();
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    // Grown only when the bytes so far fill it, and never past one byte over the limit (enough to tell
+                    // a body at the limit from one beyond it).
+                    var grown = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Min((long)buffer.Length * 2, limit + 1), Array.MaxLength));
+                    buffer.AsSpan(0, length).CopyTo(grown);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = grown;
+                }
+                var read = await http.Request.Body.ReadAsync(buffer.AsMemory(length, (int)Math.Min(buffer.Length - length, limit + 1 - length)), http.RequestAborted);
+                if (read == 0) break;
+                length += read;
+                if (length > limit) throw new RequestTooLargeException(limit, key);
+            }
+            return buffer.AsSpan(0, length).ToArray();
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw new RequestTooLargeException(limit, key);
         }
+        catch (InvalidDataException e)
+        {
+            // What the gzip or deflate decoder says of a body that is not what its Content-Encoding claims.
+            throw new InvalidRequestException("Content-Encoding", $"the body is not valid {http.Request.Headers.ContentEncoding} data ({e.Message})");
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
+
+    private const int InitialBodyBuffer = 16 * 1024;
 }

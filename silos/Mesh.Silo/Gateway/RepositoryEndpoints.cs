@@ -85,6 +85,7 @@ public static class RepositoryEndpoints
             {
                 foreach (var parameter in parameters.EnumerateObject())
                 {
+                    if (parameter.Name == ConfigParameter) throw ConfigRefused();
                     // Triton's way to hand a model over with the load call: "file:<version>/model.onnx" = base64.
                     if (!parameter.Name.StartsWith("file:", StringComparison.Ordinal)) continue;
                     if (parameter.Value.ValueKind != JsonValueKind.String || !parameter.Value.TryGetBytesFromBase64(out var onnx))
@@ -96,6 +97,16 @@ public static class RepositoryEndpoints
         await LoadModelAsync(mesh, sessions, gateway, model, files);
         return Results.Ok();
     }
+
+    /// <summary>Triton's load parameter that overrides the model's configuration.</summary>
+    public const string ConfigParameter = "config";
+
+    /// <summary>
+    /// A load that carries a configuration is refused rather than run without it: Mesh takes a model's signature from
+    /// the ONNX file and its batching from the serving policy, so an override would be silently ignored otherwise.
+    /// </summary>
+    public static InvalidRequestException ConfigRefused() =>
+        new($"parameters.{ConfigParameter}", "configuration overrides are not taken on load: Mesh reads inputs and outputs from the ONNX file, and batching, queue delay and instances from the serving policy (`mesh policy`); load without it");
 
     /// <summary>
     /// Triton's load on both transports: deploys the files handed over (Triton's <c>file:</c> parameters), then warms

@@ -51,10 +51,26 @@ public static class MeshSiloHosting
                 orleans.Configure<Orleans.Configuration.EndpointOptions>(o =>
                     o.GatewayListeningEndpoint = new System.Net.IPEndPoint(o.SiloListeningEndpoint?.Address ?? o.AdvertisedIPAddress, listen));
             }
+            if (silo.Tls.Enabled) orleans.UseTls(silo.Tls.Apply);
+            orleans.AddIncomingGrainCallFilter<OrleansGatewayAuthorization>();
             orleans.AddMeshServing();
             if (telemetry.OrleansDashboard) orleans.AddDashboard();
         });
 
+        var peerKey = builder.Configuration.GetSection(Mesh.Grains.Configuration.RegionOptions.Section)[nameof(Mesh.Grains.Configuration.RegionOptions.PeerApiKey)];
+        builder.Services.AddSingleton(new Mesh.Grains.Replication.PeerClientSetup(client =>
+        {
+            // A region's link is an Orleans client of the peer: it shows this silo's certificate and this region's key.
+            if (silo.Tls.Enabled) client.UseTls(silo.Tls.Apply);
+            if (!string.IsNullOrEmpty(peerKey))
+            {
+                client.AddOutgoingGrainCallFilter(call =>
+                {
+                    Mesh.Abstractions.Events.MeshCredentials.Set(peerKey);
+                    return call.Invoke();
+                });
+            }
+        }));
         builder.AddMeshGateway(gateway);
         builder.AddMeshTelemetry(telemetry, silo);
         builder.Services.AddHostedService<SampleModelSeeder>();
@@ -166,11 +182,25 @@ public static class MeshSiloHosting
                 var grpc = g.GrpcPort == 0 ? "off" : $"{g.Address}:{g.GrpcPort}";
                 Console.WriteLine($"{ReadyLine} cluster '{s.ClusterId}', orleans gateway 127.0.0.1:{s.GatewayPort}, silo port {s.SiloPort}, " +
                                   $"http {scheme}://{g.Address}:{g.HttpPort}/v2, grpc {grpc}, data {storage.Value.FullDataDirectory}");
+                Console.WriteLine($"Mesh trust: {Trust(s, g)}");
                 Console.Out.Flush();
             });
             return Task.CompletedTask;
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        // The trust model in one line, so an operator sees at start what the ports take (README: "Trust model").
+        private static string Trust(SiloOptions s, GatewayOptions g)
+        {
+            var keys = g.ApiKeys.Count == 0
+                ? "no API keys: every caller of HTTP, gRPC and the Orleans gateway may do everything"
+                : $"{g.ApiKeys.Count} API key(s) asked on HTTP, gRPC and the Orleans gateway";
+            var orleans = s.Tls.Enabled ? "mutual TLS on the silo port, the Orleans gateway and region links" : "Orleans connections in plaintext";
+            var loopback = System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(s.AdvertisedAddress)) && System.Net.IPAddress.IsLoopback(System.Net.IPAddress.Parse(g.Address));
+            var reach = loopback ? "loopback only (127.0.0.1): nothing is reachable from another machine" : "reachable from the network";
+            var warning = !loopback && (g.ApiKeys.Count == 0 || !s.Tls.Enabled || !g.UsesTls) ? " WARNING: a networked mesh needs API keys, Mesh:Silo:Tls and Mesh:Gateway:CertificatePath" : "";
+            return $"{reach}; {keys}; {orleans}; HTTP/gRPC {(g.UsesTls ? "over TLS" : "in plaintext")}.{warning}";
+        }
     }
 }

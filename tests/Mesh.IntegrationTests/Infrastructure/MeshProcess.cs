@@ -29,6 +29,16 @@ public sealed partial class MeshProcess : IAsyncDisposable
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process's resident memory now, in bytes (VmRSS from /proc).</summary>
+    public long ResidentBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
     /// <summary>The process's stdin (for programs that read JSON lines).</summary>
     public StreamWriter Input => _process.StandardInput;
     public int ExitCode => _process.ExitCode;
@@ -96,9 +106,12 @@ public sealed partial class MeshProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the mesh CLI to completion (bounded by a minute) and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(params string[] args) => RunCliAsync(null, args);
+
+    /// <summary>The CLI with <paramref name="environment"/> added to this process's (keys, certificates).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        await using var cli = Start(BuiltAssembly("clients/Mesh.Cli", "mesh.dll"), args);
+        await using var cli = Start(BuiltAssembly("clients/Mesh.Cli", "mesh.dll"), args, environment);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await cli._process.WaitForExitAsync(timeout.Token);
         cli._process.WaitForExit(); // drains the redirected output

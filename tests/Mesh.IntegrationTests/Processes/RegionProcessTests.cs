@@ -379,6 +379,53 @@ public class RegionProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pinned_name_is_not_taken_over_from_outside_its_region_by_a_deploy_there_or_by_its_replay_and_aggregates_do_not_name_it()
+    {
+        Assert.Equal(0, (await _east.Mesh("deploy", "scores", TestModels.PathOf("fraud.onnx"), "--region", "east")).ExitCode);
+        using var eastHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_east.Http}/v2/") };
+        using var westHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_west.Http}/v2/") };
+
+        // West asks east before it takes the name.
+        using (var refused = await westHttp.PostAsync("repository/models/scores/versions", new ByteArrayContent(TestModels.Mlp)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("pinned to region(s) east", await refused.Content.ReadAsStringAsync());
+        }
+
+        // Cut off, west cannot ask and takes the deploy; when the link heals, east refuses what west replays.
+        _east.Front.Cut();
+        _west.Front.Cut();
+        using (var taken = await westHttp.PostAsync("repository/models/scores/versions", new ByteArrayContent(TestModels.Mlp)))
+            Assert.Equal(System.Net.HttpStatusCode.Created, taken.StatusCode);
+        _east.Front.Heal();
+        _west.Front.Heal();
+        static long Refused(string metrics) => metrics.Split('\n')
+            .Where(l => l.StartsWith("mesh_replication_refused_total{", StringComparison.Ordinal) && l.Contains("mesh_model=\"scores\"") && l.Contains("mesh_region_from=\"west\""))
+            .Sum(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        long refusedEvents = 0;
+        var waiting = Stopwatch.StartNew();
+        while (refusedEvents == 0 && waiting.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250);
+            refusedEvents = Refused(await eastHttp.GetStringAsync($"http://127.0.0.1:{_east.Http}/metrics"));
+        }
+        Assert.True(refusedEvents > 0, "east never refused west's events for its pinned model");
+        // East's model is still the fraud model alone, and still answers fraud requests.
+        var eastModel = (await _east.Mesh("model", "scores")).Stdout;
+        Assert.Contains("residency: east", eastModel);
+        var fraud = System.Text.Json.JsonDocument.Parse(await eastHttp.GetStringAsync("models/scores")).RootElement;
+        Assert.Equal(["1"], fraud.GetProperty("versions").EnumerateArray().Select(v => v.GetString()));
+        Assert.NotEqual("input", fraud.GetProperty("inputs")[0].GetProperty("name").GetString());
+
+        // A device of the pinned model counts in east's fleet summary, which reaches west without the model's name.
+        var (eastHost, east) = await _east.ConnectAsync();
+        using (eastHost)
+            await east.RegisterDeviceAsync("scorer-1", new Mesh.Abstractions.Grains.DeviceRegistration("east", ["scores"]));
+        await WaitForAsync(_west, ["devices"], "region east: 1 devices", TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain("scores", (await _west.Mesh("events", "tail", "--stream", "fleet/", "--json")).Stdout);
+    }
+
+    [Fact]
     public async Task A_paused_link_holds_events_back_until_resumed()
     {
         Assert.Equal(0, (await _east.Mesh("deploy", "held", TestModels.PathOf("mlp-small.onnx"))).ExitCode);

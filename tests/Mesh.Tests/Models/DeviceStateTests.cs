@@ -23,7 +23,7 @@ public class DeviceStateTests
         state.Apply(new DeviceResultsSynced([Result(3), Result(4)], DateTimeOffset.UnixEpoch));
         Assert.Equal(5, state.AppliedThrough);
         Assert.Equal(0, state.MissingCount);
-        Assert.Empty(state.AppliedAbove);
+        Assert.True(state.AppliedAbove.IsEmpty);
         Assert.Equal(5, state.Results);
     }
 

@@ -46,6 +46,7 @@ public sealed class GrpcInferenceService(
         var files = new List<byte[]>();
         foreach (var (name, parameter) in request.Parameters)
         {
+            if (name == RepositoryEndpoints.ConfigParameter) throw RepositoryEndpoints.ConfigRefused();
             if (!name.StartsWith("file:", StringComparison.Ordinal)) continue;
             if (parameter.ParameterChoiceCase != ModelRepositoryParameter.ParameterChoiceOneofCase.BytesParam)
                 throw new InvalidRequestException($"parameters.{name}", "must be the model file as bytes_param");
@@ -136,8 +137,8 @@ public sealed class GrpcInferenceService(
             if (request.Parameters.ContainsKey(name)) throw InferenceJson.SequenceRefused(name);
         if (request.Parameters.TryGetValue("timeout", out var t))
         {
-            timeout = t.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param && t.Int64Param > 0
-                ? TimeSpan.FromMicroseconds(t.Int64Param)
+            timeout = t.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.Int64Param
+                ? InferenceJson.Timeout(t.Int64Param)
                 : throw new InvalidRequestException("parameters.timeout", "must be a positive int64 of microseconds");
         }
         var raw = request.RawInputContents;
@@ -174,29 +175,40 @@ public sealed class GrpcInferenceService(
     {
         if (contents is null)
             throw new InvalidRequestException($"{path}.contents", "is missing (and there are no raw_input_contents)");
-        var writer = new TensorValueWriter(name, type, InferenceJson.CheckedCount(shape, $"{path}.shape"));
-        var given = type switch
+        var count = InferenceJson.CheckedCount(shape, $"{path}.shape");
+        // Counted before the tensor is allocated: a huge shape with one value costs nothing.
+        long given = type switch
         {
-            TensorElementType.Bool => Write(contents.BoolContents, writer.WriteBool),
-            TensorElementType.Int8 or TensorElementType.Int16 or TensorElementType.Int32 => Write(contents.IntContents, v => writer.WriteInt64(v)),
-            TensorElementType.Int64 => Write(contents.Int64Contents, writer.WriteInt64),
-            TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32 => Write(contents.UintContents, v => writer.WriteInt64(v)),
-            TensorElementType.UInt64 => Write(contents.Uint64Contents, writer.WriteUInt64),
-            TensorElementType.Float32 => Write(contents.Fp32Contents, v => writer.WriteDouble(v)),
-            TensorElementType.Float64 => Write(contents.Fp64Contents, writer.WriteDouble),
-            TensorElementType.String => Write(contents.BytesContents, v => writer.WriteString(v.ToStringUtf8())),
+            TensorElementType.Bool => contents.BoolContents.Count,
+            TensorElementType.Int8 or TensorElementType.Int16 or TensorElementType.Int32 => contents.IntContents.Count,
+            TensorElementType.Int64 => contents.Int64Contents.Count,
+            TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32 => contents.UintContents.Count,
+            TensorElementType.UInt64 => contents.Uint64Contents.Count,
+            TensorElementType.Float32 => contents.Fp32Contents.Count,
+            TensorElementType.Float64 => contents.Fp64Contents.Count,
+            TensorElementType.String => contents.BytesContents.Count,
             _ => throw new InvalidTensorValueException(name, $"{InferenceJson.DataTypeName(type)} has no typed contents; send it in raw_input_contents"),
         };
-        if (given != writer.Count)
-            throw new InvalidTensorValueException(name, $"{given} values given, its shape {NamedTensor.ShapeText(shape)} holds {writer.Count}");
+        if (given != count)
+            throw new InvalidTensorValueException(name, $"{given} values given, its shape {NamedTensor.ShapeText(shape)} holds {count}");
+        var writer = new TensorValueWriter(name, type, count);
+        switch (type)
+        {
+            case TensorElementType.Bool: Write(contents.BoolContents, writer.WriteBool); break;
+            case TensorElementType.Int8 or TensorElementType.Int16 or TensorElementType.Int32: Write(contents.IntContents, v => writer.WriteInt64(v)); break;
+            case TensorElementType.Int64: Write(contents.Int64Contents, writer.WriteInt64); break;
+            case TensorElementType.UInt8 or TensorElementType.UInt16 or TensorElementType.UInt32: Write(contents.UintContents, v => writer.WriteInt64(v)); break;
+            case TensorElementType.UInt64: Write(contents.Uint64Contents, writer.WriteUInt64); break;
+            case TensorElementType.Float32: Write(contents.Fp32Contents, v => writer.WriteDouble(v)); break;
+            case TensorElementType.Float64: Write(contents.Fp64Contents, writer.WriteDouble); break;
+            default: Write(contents.BytesContents, v => writer.WriteString(v.ToStringUtf8())); break;
+        }
         return writer.ToTensor(shape);
     }
 
-    // Too many values stop the writer at the first extra one; too few are caught by the count check after.
-    private static long Write<T>(IReadOnlyCollection<T> values, Action<T> write)
+    private static void Write<T>(IEnumerable<T> values, Action<T> write)
     {
         foreach (var value in values) write(value);
-        return values.Count;
     }
 }
 
