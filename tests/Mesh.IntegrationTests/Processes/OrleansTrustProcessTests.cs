@@ -104,6 +104,8 @@ public sealed class OrleansTrustProcessTests : IAsyncLifetime
         Assert.True(audit.ExitCode == 0, audit.Stderr);
         Assert.Contains("ops", audit.Stdout);
         Assert.DoesNotContain("someone-else", audit.Stdout);
+        var events = await Mesh(Client(AdminKey), gateway, "secure", "events", "tail", "--stream", "model/mlp");
+        Assert.True(events.ExitCode == 0 && events.Stdout.Contains("mlp"), $"{events.ExitCode}: {events.Stdout}{events.Stderr}");
 
         // An infer key predicts and reads models, and may not deploy, read the event feed or register devices.
         var input = "input=1x64:" + string.Join(",", new float[64]);
