@@ -25,8 +25,25 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// it takes all traffic. <paramref name="lineage"/> records where it came from; <paramref name="regions"/> pins a
     /// new model to those regions (data residency).
     /// </summary>
-    public Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null) =>
-        Model(model).DeployAsync(onnx, makeDefault, lineage, regions);
+    public async Task<ModelVersionInfo> DeployAsync(string model, byte[] onnx, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null)
+    {
+        var version = await Model(model).DeployAsync(onnx, makeDefault, lineage, regions);
+        // A region that is not the model's home has the version numbered there; it arrives here by replication,
+        // so wait (bounded) for it, and a caller can predict on it as soon as this returns.
+        for (var waited = 0; waited < 50; waited++)
+        {
+            try
+            {
+                await Model(model).GetVersionAsync(version.Version);
+                break;
+            }
+            catch (MeshNotFoundException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        return version;
+    }
 
     /// <summary>Reads an ONNX file from disk and registers it as the next version of <paramref name="model"/>.</summary>
     public async Task<ModelVersionInfo> DeployFileAsync(string model, string path, bool makeDefault = true, ModelLineage? lineage = null, string[]? regions = null, CancellationToken cancellation = default) =>

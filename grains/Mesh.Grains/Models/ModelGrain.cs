@@ -24,6 +24,8 @@ public sealed class ModelGrain(
     IOptions<InferenceOptions> inference,
     TimeProvider clock,
     ResidencyLookup residency,
+    PeerConnections peers,
+    IOptions<RegionOptions> regionOptions,
     MeshMetrics metrics,
     ILogger<ModelGrain> logger) : EventSourcedGrain<ModelState>(store, journal, logger), IModelGrain, IModelReplicaGrain
 {
@@ -33,7 +35,8 @@ public sealed class ModelGrain(
 
     protected override string Stream => EventStreams.Model(Name);
 
-    protected override int SnapshotSchema => 2;
+    // 3: version numbers are the ones the registrations carry, not their positions.
+    protected override int SnapshotSchema => 3;
 
     protected override void Apply(ModelState state, object e, EventStamp stamp) => state.Apply((ModelEvent)e, Name, stamp);
 
@@ -63,11 +66,50 @@ public sealed class ModelGrain(
         // into that region and take the pinned model over. (While that region cannot be asked, its own replica
         // refuses the events instead: ApplyReplicatedAsync.)
         if (!State.HasVersions) await residency.ThrowIfPinnedElsewhereAsync(Name, fresh: true);
+
+        // Numbers come from the model's home region (VersionNumbering): elsewhere the deploy is the home's to number,
+        // and only while the home cannot be reached does this region number it, from its own provisional range.
+        var home = VersionNumbering.Home(_region, regionOptions.Value.Peers.Select(p => p.Name), regions ?? State.Regions);
+        int number;
+        if (home == _region)
+        {
+            number = State.NextNumber;
+        }
+        else
+        {
+            try
+            {
+                var numbered = await ForwardToHomeAsync(home, onnx, makeDefault, lineage, regions);
+                logger.LogInformation("Model {Model} version {Version} registered by its home region {Home}", Name, numbered.Version, home);
+                return numbered;
+            }
+            catch (Exception e) when (e is not MeshException)
+            {
+                number = State.NextProvisional(_region);
+                logger.LogWarning("Model {Model}: home region {Home} cannot number a new version now ({Error}); numbered {Version} provisionally here",
+                    Name, home, e.Message, number);
+            }
+        }
         await artifacts.PutAsync(sha256, onnx);
-        await RaiseAsync([.. pin, new ModelVersionRegistered(State.Registered.Count + 1, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact)]);
-        var number = State.NumberOf(sha256);
+        await RaiseAsync([.. pin, new ModelVersionRegistered(number, sha256, onnx.LongLength, signature, clock.GetUtcNow(), lineage, makeDefault, parentArtifact)]);
         logger.LogInformation("Model {Model} version {Version} registered ({Bytes} bytes, sha256 {Sha256})", Name, number, onnx.Length, sha256);
         return Find(number)!;
+    }
+
+    // The home's model grain registers the version (its event comes back here by replication); bounded by the
+    // peer call timeout, so a home that does not answer leaves the deploy to this region.
+    private async Task<ModelVersionInfo> ForwardToHomeAsync(string home, byte[] onnx, bool makeDefault, ModelLineage lineage, string[]? regions)
+    {
+        var client = await peers.GetAsync(home);
+        try
+        {
+            return await client.GetGrain<IModelGrain>(Name).DeployAsync(onnx, makeDefault, lineage, regions).WaitAsync(regionOptions.Value.PeerCallTimeout);
+        }
+        catch (Exception e) when (e is not MeshException)
+        {
+            await peers.ResetAsync(home);
+            throw;
+        }
     }
 
     public async Task<ModelInfo> GetAsync()

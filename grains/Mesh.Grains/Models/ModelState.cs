@@ -7,8 +7,9 @@ namespace Mesh.Grains.Models;
 /// A model's state as the fold of its events, the same in every region once they have the same events, whatever
 /// order they arrived in:
 /// <list type="bullet">
-/// <item>versions are identified by artifact hash and numbered by registration stamp (clock, region), so
-/// registrations commute; the same bytes registered twice are one version;</item>
+/// <item>versions are identified by artifact hash and keep the number their registration event carries (see
+/// <see cref="VersionNumbering"/>), so registrations commute and a number never changes meaning; the same bytes
+/// registered twice are one version, reachable by both numbers;</item>
 /// <item>traffic (default version and split), shadow and policy are registers: the write with the later stamp
 /// wins;</item>
 /// <item>retirement is a set that only grows; rollback's history is every full-traffic assignment ordered by
@@ -19,6 +20,7 @@ namespace Mesh.Grains.Models;
 /// </summary>
 public sealed class ModelState
 {
+    /// <summary>Every registration event, in stamp order (one artifact registered in two regions appears twice).</summary>
     public List<RegisteredVersion> Registered { get; set; } = [];
     public TrafficRegister? Traffic { get; set; }
     public string? ShadowArtifact { get; set; }
@@ -40,16 +42,14 @@ public sealed class ModelState
         switch (e)
         {
             case ModelVersionRegistered r:
-                if (Registered.FindIndex(v => v.Event.ArtifactSha256 == r.ArtifactSha256) is var at and >= 0)
+                // One registration per artifact and number, dated by its earliest copy, whatever order they came in.
+                if (Registered.FindIndex(v => v.Event.ArtifactSha256 == r.ArtifactSha256 && v.Event.Version == r.Version) is var at and >= 0)
                 {
-                    // The same bytes registered elsewhere too: one version, dated by its first registration.
                     if (stamp.CompareTo(Registered[at].Stamp) < 0) Registered[at] = new RegisteredVersion(r, stamp);
                 }
-                else
-                {
-                    Registered.Add(new RegisteredVersion(r, stamp));
-                }
+                else Registered.Add(new RegisteredVersion(r, stamp));
                 Registered.Sort((a, b) => a.Stamp.CompareTo(b.Stamp) is var c and not 0 ? c : string.CompareOrdinal(a.Event.ArtifactSha256, b.Event.ArtifactSha256));
+                _numbering = null;
                 if (r.MakeDefault) TakeAllTraffic(r.ArtifactSha256, stamp);
                 break;
             case ModelVersionPromoted p when ArtifactOf(p.Artifact, p.Version) is { } promoted:
@@ -109,24 +109,55 @@ public sealed class ModelState
         if (stamp.Beats(Traffic?.Stamp)) Traffic = new TrafficRegister(artifact, null, stamp);
     }
 
-    // Events from before artifacts were named in them carry only numbers, which were stable then.
-    private string? ArtifactOf(string? artifact, int? version) =>
-        artifact ?? (version is int v && v >= 1 && v <= Registered.Count ? Registered[v - 1].Event.ArtifactSha256 : null);
+    // Events from before artifacts were named in them carry only numbers.
+    private string? ArtifactOf(string? artifact, int? version) => artifact ?? (version is int v ? ArtifactOfNumber(v) : null);
 
-    public int NumberOf(string artifact) => Registered.FindIndex(v => v.Event.ArtifactSha256 == artifact) + 1;
+    /// <summary>The artifact's number: that of its first registration; 0 for an unknown artifact.</summary>
+    public int NumberOf(string artifact) => Numbering.Primary.GetValueOrDefault(artifact);
 
-    public string? ArtifactOfNumber(int version) => version >= 1 && version <= Registered.Count ? Registered[version - 1].Event.ArtifactSha256 : null;
+    /// <summary>The artifact a number names, by any of its registrations; null for a number never given.</summary>
+    public string? ArtifactOfNumber(int version) => Numbering.ByNumber.GetValueOrDefault(version);
+
+    /// <summary>The number the home region gives next.</summary>
+    public int NextNumber => Numbering.ByNumber.Keys.Where(n => !VersionNumbering.IsProvisional(n)).DefaultIfEmpty(0).Max() + 1;
+
+    /// <summary>The number <paramref name="region"/> gives next while the home cannot be reached.</summary>
+    public int NextProvisional(string region) =>
+        VersionNumbering.Provisional(region, Numbering.ByNumber.Keys.Count(n => VersionNumbering.IsProvisionalOf(region, n)) + 1);
+
+    private (Dictionary<int, string> ByNumber, Dictionary<string, int> Primary)? _numbering;
+
+    // Each registration keeps the number it carries. Streams written before numbers were allocated this way can
+    // hold two artifacts under one number (a partition): the later registration then takes the next free number,
+    // as those streams were always read.
+    private (Dictionary<int, string> ByNumber, Dictionary<string, int> Primary) Numbering => _numbering ??= Number(Registered);
+
+    private static (Dictionary<int, string>, Dictionary<string, int>) Number(List<RegisteredVersion> registered)
+    {
+        var byNumber = new Dictionary<int, string>();
+        var primary = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var v in registered)
+        {
+            var number = v.Event.Version;
+            if (number < 1 || byNumber.TryGetValue(number, out var holder) && holder != v.Event.ArtifactSha256)
+                number = byNumber.Keys.Where(n => !VersionNumbering.IsProvisional(n)).DefaultIfEmpty(0).Max() + 1;
+            byNumber.TryAdd(number, v.Event.ArtifactSha256);
+            primary.TryAdd(v.Event.ArtifactSha256, number);
+        }
+        return (byNumber, primary);
+    }
 
     /// <summary>The version predicts that name none go to when there is no split: the last full-traffic write, else the first registered.</summary>
     public string? DefaultArtifact => Traffic?.DefaultArtifact ?? (Registered.Count > 0 ? Registered[0].Event.ArtifactSha256 : null);
 
     public bool HasVersions => Registered.Count > 0;
 
-    public List<ModelVersionInfo> Versions(string model) => Registered.Select((v, i) =>
+    /// <summary>Every version by number (an artifact registered under two numbers is listed under both), in number order.</summary>
+    public List<ModelVersionInfo> Versions(string model) => Numbering.ByNumber.OrderBy(n => n.Key).Select(n =>
     {
-        var r = v.Event;
+        var r = Registered.First(v => v.Event.ArtifactSha256 == n.Value).Event;
         var lineage = r.ParentArtifact is { } parent && NumberOf(parent) is > 0 and var number ? r.Lineage with { ParentVersion = number } : r.Lineage;
-        return new ModelVersionInfo(model, i + 1, r.ArtifactSha256, r.ArtifactBytes, r.Signature, r.RegisteredAt, lineage, RetiredArtifacts.Contains(r.ArtifactSha256));
+        return new ModelVersionInfo(model, n.Key, r.ArtifactSha256, r.ArtifactBytes, r.Signature, r.RegisteredAt, lineage, RetiredArtifacts.Contains(r.ArtifactSha256));
     }).ToList();
 
     public TrafficWeight[]? TrafficWeights =>

@@ -77,6 +77,10 @@ public interface IModelReplicaGrain : IGrainWithStringKey
     /// <summary>Appends and folds the events not already in the stream (by id), in the order given.</summary>
     Task ApplyReplicatedAsync(EventData[] events);
 
-    /// <summary>The regions the model is pinned to, if this region holds it and it is pinned; never asks other regions.</summary>
+    /// <summary>
+    /// The regions the model is pinned to, if this region holds it and it is pinned; never asks other regions.
+    /// Interleaved: a deploy this grain forwarded to the home region makes the home ask it this while it waits.
+    /// </summary>
+    [AlwaysInterleave]
     Task<string[]?> GetLocalResidencyAsync();
 }

@@ -32,6 +32,11 @@ public static class MeshSiloHosting
         builder.Services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.Section);
 
         var storage = BindAndValidate<StorageOptions>(builder.Configuration, StorageOptions.Section);
+        var regionNames = builder.Configuration.GetSection(RegionOptions.Section).Get<RegionOptions>()?.Peers.Select(p => p.Name).Append(silo.ClusterId) ?? [silo.ClusterId];
+        // Provisional version numbers are ranges derived from region names: two regions must not share one.
+        if (Mesh.Grains.Models.VersionNumbering.Collisions(regionNames).FirstOrDefault() is ({ } a, { } b))
+            throw new OptionsValidationException(RegionOptions.Section, typeof(RegionOptions),
+                [$"{RegionOptions.Section}: regions '{a}' and '{b}' would number versions provisionally from the same range; rename one of them"]);
 
         builder.UseOrleans(orleans =>
         {

@@ -44,10 +44,12 @@ public class ConsoleBrowserTests : IAsyncLifetime
                 ["Mesh__Gateway__ApiKeys__1__Name"] = "operator",
                 ["Mesh__Gateway__ApiKeys__1__Role"] = "admin",
                 ["Mesh__Gateway__ApiKeys__1__Sha256"] = Hash(AdminKey),
+                // With keys on, a region's link presents an admin key to its peer as any Orleans client does.
+                ["Mesh__Regions__PeerApiKey"] = AdminKey,
             });
 
         public Task<(int ExitCode, string Stdout, string Stderr)> Mesh(params string[] args) =>
-            MeshProcess.RunCliAsync([.. args, "--gateway", $"127.0.0.1:{Gateway}", "--cluster", Name]);
+            MeshProcess.RunCliAsync(new Dictionary<string, string> { ["MESH_API_KEY"] = AdminKey }, [.. args, "--gateway", $"127.0.0.1:{Gateway}", "--cluster", Name]);
 
         public HttpClient Client(string key)
         {

@@ -67,7 +67,7 @@ public sealed class HostileSilo : IAsyncLifetime
             using var deployed = await Http.SendAsync(deploy);
             Assert.Equal(HttpStatusCode.Created, deployed.StatusCode);
         }
-        var registered = await MeshProcess.RunCliAsync("devices", "register", Device, "--home", "local", "--model", "mlp", "--token-only", "--gateway", $"127.0.0.1:{GatewayPort}");
+        var registered = await MeshProcess.RunCliAsync(new Dictionary<string, string> { ["MESH_API_KEY"] = AdminKey }, "devices", "register", Device, "--home", "local", "--model", "mlp", "--token-only", "--gateway", $"127.0.0.1:{GatewayPort}");
         Assert.True(registered.ExitCode == 0, registered.Stderr);
         DeviceToken = registered.Stdout.Trim();
     }

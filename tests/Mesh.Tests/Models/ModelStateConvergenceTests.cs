@@ -19,6 +19,9 @@ public class ModelStateConvergenceTests
     private static ModelVersionRegistered Registered(string sha, bool makeDefault, string? parent = null) =>
         new(0, sha, 10, Signature, DateTimeOffset.UnixEpoch, parent is null ? ModelLineage.None : new ModelLineage(Notes: "derived"), makeDefault, parent);
 
+    private static ModelVersionRegistered Numbered(int number, string sha, bool makeDefault) =>
+        new(number, sha, 10, Signature, DateTimeOffset.UnixEpoch, ModelLineage.None, makeDefault, null);
+
     // Every merge of the two sequences that keeps each one's order.
     private static IEnumerable<List<T>> Interleavings<T>(IReadOnlyList<T> a, IReadOnlyList<T> b)
     {
@@ -80,6 +83,51 @@ public class ModelStateConvergenceTests
         Assert.Equal([Json(info)], folds);
         Assert.Equal([X, Y], info.Versions.Select(v => v.ArtifactSha256));
         Assert.Equal(2, info.DefaultVersion);   // same clock 40: region B sorts after A, so B's promote wins
+    }
+
+    [Fact]
+    public void Numbers_given_during_a_partition_keep_their_artifacts_in_every_order()
+    {
+        var westProvisional = VersionNumbering.Provisional("west", 1);
+        // East is home and numbers 1 and 2; west, cut off, numbers its own version provisionally and splits onto it.
+        var east = new[] { At(10, "east", Numbered(1, X, true)), At(30, "east", Numbered(2, Y, false)) };
+        var west = new[]
+        {
+            At(31, "west", Numbered(westProvisional, Z, false)),
+            At(32, "west", new ModelTrafficSplitSet([new(1, 50), new(westProvisional, 50)], [X, Z], X)),
+        };
+        // West saw 1 before the cut; everything it had said before the heal must still hold after it.
+        var folds = Interleavings(east, west).Select(order => Fold(order)).ToList();
+        Assert.Single(folds.Select(Json).Distinct());
+        var info = folds[0];
+        Assert.Equal([(1, X), (2, Y), (westProvisional, Z)], info.Versions.Select(v => (v.Version, v.ArtifactSha256)));
+        Assert.Equal([new TrafficWeight(1, 50), new TrafficWeight(westProvisional, 50)], info.Traffic!);
+    }
+
+    [Fact]
+    public void Old_streams_with_two_artifacts_under_one_number_give_the_later_the_next_number_in_every_order()
+    {
+        var a = new[] { At(10, "A", Numbered(1, X, true)), At(20, "A", Numbered(2, Y, false)) };
+        var b = new[] { At(21, "B", Numbered(2, Z, false)) };
+        var folds = Interleavings(a, b).Select(order => Json(Fold(order))).Distinct().ToList();
+        Assert.Single(folds);
+        Assert.Equal([(1, X), (2, Y), (3, Z)], Fold(a.Concat(b)).Versions.Select(v => (v.Version, v.ArtifactSha256)));
+    }
+
+    [Fact]
+    public void The_home_is_the_first_region_by_name_and_provisional_ranges_are_each_regions_own()
+    {
+        Assert.Equal("east", VersionNumbering.Home("west", ["east", "north"], null));
+        Assert.Equal("west", VersionNumbering.Home("west", [], null));
+        Assert.Equal("north", VersionNumbering.Home("west", ["east"], ["west", "north"]));
+        var regions = new[] { "local", "east", "west", "north", "south", "eu", "us", "asia" };
+        Assert.Empty(VersionNumbering.Collisions(regions));
+        var ranges = regions.Select(r => VersionNumbering.Provisional(r, 1)).ToArray();
+        Assert.Equal(regions.Length, ranges.Distinct().Count());
+        Assert.All(regions, r => Assert.True(VersionNumbering.IsProvisionalOf(r, VersionNumbering.Provisional(r, 999_999))));
+        Assert.False(VersionNumbering.IsProvisionalOf("east", VersionNumbering.Provisional("west", 1)));
+        var twins = Enumerable.Range(0, 5000).Select(i => $"r{i}").ToArray();
+        Assert.NotEmpty(VersionNumbering.Collisions(twins));   // 5,000 names cannot fit 1,000 ranges
     }
 
     [Fact]
