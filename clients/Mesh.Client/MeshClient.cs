@@ -12,7 +12,7 @@ namespace Mesh.Client;
 /// the typed exceptions of <c>Mesh.Abstractions.Errors</c> (ModelNotFoundException, InputDimensionException, ...).
 /// Thread-safe; one instance serves a whole application.
 /// </summary>
-public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
+public sealed class MeshClient(IClusterClient cluster, string? clientId = null, GatewayConnectionWatch? gateways = null)
 {
     // Enough concurrent calls per model to keep every silo of a small cluster busy; beyond them predicts coalesce.
     private const int MaxCallsInFlightPerModel = 8;
@@ -53,7 +53,29 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
     /// Runs a predict; it is metered to <c>request.Caller</c>, or to this client's id. Concurrent predicts for one
     /// model are coalesced into fewer messages under load (see <see cref="PredictCoalescer"/>).
     /// </summary>
-    public Task<PredictResponse> PredictAsync(PredictRequest request)
+    /// <remarks>
+    /// Orleans leaves a call whose gateway connection closed waiting for its response timeout. A predict does not
+    /// wait: when a gateway connection is lost it is sent again (once) over the connections left, and without any
+    /// it fails with <see cref="GatewayConnectionLostException"/> at once, which <see cref="MeshRegions"/> takes to
+    /// the next region.
+    /// </remarks>
+    public async Task<PredictResponse> PredictAsync(PredictRequest request)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var lost = gateways?.Lost ?? CancellationToken.None;
+            try
+            {
+                return await PredictOnceAsync(request).WaitAsync(lost);
+            }
+            catch (OperationCanceledException) when (lost.IsCancellationRequested)
+            {
+                if (attempt >= 1 || gateways!.Connected == 0) throw new GatewayConnectionLostException();
+            }
+        }
+    }
+
+    private Task<PredictResponse> PredictOnceAsync(PredictRequest request)
     {
         ModelName.Validate(request.Model);
         if (request.Caller is null && clientId is not null) request = request with { Caller = clientId };
@@ -229,3 +251,38 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null)
         return cluster.GetGrain<IModelGrain>(model);
     }
 }
+
+/// <summary>
+/// Hears from the Orleans client when a gateway connection is lost, and gives calls a token that is cancelled then,
+/// so they stop waiting for answers that will not come.
+/// </summary>
+public sealed class GatewayConnectionWatch : IClusterConnectionStatusObserver
+{
+    private CancellationTokenSource _lost = new();
+    private int _connected = -1;
+
+    /// <summary>Cancelled when a gateway connection is lost after this was read.</summary>
+    public CancellationToken Lost => Volatile.Read(ref _lost).Token;
+
+    /// <summary>Gateways connected now, as last reported (-1 before any report).</summary>
+    public int Connected => Volatile.Read(ref _connected);
+
+    public void NotifyGatewayCountChanged(int currentNumberOfGateways, int previousNumberOfGateways, bool connectionRecovered)
+    {
+        Volatile.Write(ref _connected, currentNumberOfGateways);
+        if (currentNumberOfGateways < previousNumberOfGateways) Trip();
+    }
+
+    public void NotifyClusterConnectionLost()
+    {
+        Volatile.Write(ref _connected, 0);
+        Trip();
+    }
+
+    // The old source is cancelled, not disposed: calls may still hold its token.
+    private void Trip() => Interlocked.Exchange(ref _lost, new CancellationTokenSource()).Cancel();
+}
+
+/// <summary>The gateway connection a call went over closed before its answer came; the call may or may not have run.</summary>
+public sealed class GatewayConnectionLostException()
+    : Exception("the connection to the mesh gateway closed before the answer came");

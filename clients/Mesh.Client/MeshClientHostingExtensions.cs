@@ -27,6 +27,8 @@ public static class MeshClientHostingExtensions
                 cluster.ServiceId = options.ServiceId;
             });
             client.AddActivityPropagation();
+            if (options.ResponseTimeout <= TimeSpan.Zero) throw new ArgumentException($"{MeshClientOptions.Section}:{nameof(MeshClientOptions.ResponseTimeout)} must be positive (was {options.ResponseTimeout})");
+            client.Configure<Orleans.Configuration.ClientMessagingOptions>(m => m.ResponseTimeout = options.ResponseTimeout);
             if (options.Tls.Enabled)
             {
                 if (options.Tls.Validate(MeshClientOptions.Section + ":Tls").FirstOrDefault() is { } error) throw new ArgumentException(error);
@@ -56,7 +58,9 @@ public static class MeshClientHostingExtensions
                 return true;
             });
         });
-        builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>(), options.ClientId));
+        builder.Services.AddSingleton<GatewayConnectionWatch>();
+        builder.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayConnectionWatch>());
+        builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>(), options.ClientId, sp.GetRequiredService<GatewayConnectionWatch>()));
         return builder;
     }
 }

@@ -40,6 +40,12 @@ public sealed class MeshClientOptions
     /// </summary>
     public string? ApiKey { get; set; }
 
+    /// <summary>
+    /// Longest a call waits for its answer (Orleans' response timeout, 30 s by default, is far longer than any
+    /// inference should take). A call whose gateway connection closes does not wait for it: see <see cref="MeshClient"/>.
+    /// </summary>
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Mutual TLS to the gateway; required when the silos have it on.</summary>
     public Security.MeshTlsOptions Tls { get; set; } = new();
 

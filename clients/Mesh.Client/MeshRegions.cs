@@ -3,9 +3,6 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Mesh.Client;
 
@@ -19,8 +16,17 @@ public sealed class MeshRegionsOptions
     /// <summary>Longest a predict may take in one region before it is tried in the next.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a region that keeps failing is skipped before it is tried again.</summary>
-    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long the preferred region may take before the next one is asked too (a hedge); the first answer wins.
+    /// Unset: the region's recent p99 latency (at least 2 ms; 100 ms until 20 answers are known).
+    /// </summary>
+    public TimeSpan? HedgeDelay { get; set; }
+
+    /// <summary>
+    /// How often a region that failed is probed in the background. Predicts never wait on a region known to be down;
+    /// a probe that succeeds brings it back.
+    /// </summary>
+    public TimeSpan RecoveryProbeInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Active-passive: management writes go only to the first region. Active-active (default): to the first healthy one.</summary>
     public bool WritesToPrimaryOnly { get; set; }
@@ -42,6 +48,23 @@ public sealed class MeshRegionsOptions
     /// to it (what `mesh regions` shows). Zero turns probing off.
     /// </summary>
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>What is wrong with these settings, each naming its option; checked by <see cref="MeshRegions.ConnectAsync"/>.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (Regions.Count == 0) yield return "Regions: name at least one region";
+        for (var i = 0; i < Regions.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(Regions[i].Name)) yield return $"Regions:{i}:Name must name the region (its cluster id)";
+            if (Regions[i].Gateways.Count == 0) yield return $"Regions:{i}:Gateways must list at least one host:port";
+        }
+        if (Regions.Select(r => r.Name).Distinct(StringComparer.Ordinal).Count() != Regions.Count) yield return "Regions names a region twice";
+        if (CallTimeout <= TimeSpan.Zero) yield return $"{nameof(CallTimeout)} must be positive (was {CallTimeout})";
+        if (HedgeDelay is { } hedge && (hedge <= TimeSpan.Zero || hedge > CallTimeout))
+            yield return $"{nameof(HedgeDelay)} must be positive and at most {nameof(CallTimeout)} ({CallTimeout}) (was {hedge})";
+        if (RecoveryProbeInterval <= TimeSpan.Zero) yield return $"{nameof(RecoveryProbeInterval)} must be positive (was {RecoveryProbeInterval})";
+        if (ProbeInterval < TimeSpan.Zero) yield return $"{nameof(ProbeInterval)} must be zero (off) or positive (was {ProbeInterval})";
+    }
 }
 
 /// <summary>What the client knows of a region: its smoothed probe round trip (null before the first) and its circuit.</summary>
@@ -58,11 +81,12 @@ public sealed class MeshRegionEndpoint
 public sealed record RoutedResponse(string Region, PredictResponse Response);
 
 /// <summary>
-/// The SDK over several regions: each predict goes to the most preferred healthy region and, when that region
-/// fails (unreachable, too slow, overloaded), to the next; a predict is idempotent, so trying it elsewhere is
-/// safe, and each region is tried at most once per predict. A region that keeps failing is skipped for
-/// <see cref="MeshRegionsOptions.BreakDuration"/> (a circuit breaker), then tried again, so traffic returns to it
-/// when it is back. Errors about the request itself (bad input, unknown model) are not retried.
+/// The SDK over several regions: each predict goes to the most preferred region that is up; when that region
+/// fails (unreachable, connection lost, overloaded) it goes to the next at once, and when it is slower than its hedge
+/// delay the next is asked too and the first answer wins (<see cref="HedgedFailover"/>). A predict is idempotent,
+/// so trying it elsewhere is safe, and each region is tried at most once per predict. A region that failed is
+/// marked down: predicts skip it, and background probes, not user requests, find when it is back. Errors about
+/// the request itself (bad input, unknown model) are not retried.
 /// </summary>
 public sealed class MeshRegions : IAsyncDisposable
 {
@@ -72,13 +96,14 @@ public sealed class MeshRegions : IAsyncDisposable
     private readonly Region[] _regions;
     private readonly CancellationTokenSource _stopProbing = new();
     private Task _probing = Task.CompletedTask;
+    private Task _recovering = Task.CompletedTask;
     private volatile Region[] _preferred;
     private long _failovers;
     private int _disposed;
 
     private MeshRegions(MeshRegionsOptions options)
     {
-        if (options.Regions.Count == 0) throw new ArgumentException("name at least one region", nameof(options));
+        if (options.Validate().ToArray() is { Length: > 0 } errors) throw new ArgumentException(string.Join("; ", errors), nameof(options));
         _options = options;
         _regions = options.Regions.Select(r => new Region(r, options)).ToArray();
         _preferred = _regions;
@@ -94,6 +119,7 @@ public sealed class MeshRegions : IAsyncDisposable
             await regions.ProbeAllAsync();
             regions._probing = regions.ProbeLoopAsync();
         }
+        regions._recovering = regions.RecoveryLoopAsync();
         return regions;
     }
 
@@ -105,32 +131,37 @@ public sealed class MeshRegions : IAsyncDisposable
 
     public async Task<RoutedResponse> PredictAsync(PredictRequest request, CancellationToken cancellation = default)
     {
+        var preferred = _preferred;
+        // Regions known to be down are not waited on; only when every region is down are they tried, in order.
+        var order = preferred.Where(r => r.Healthy).ToArray() is { Length: > 0 } up ? up : preferred;
         var failures = new List<string>();
-        var order = _preferred;
-        for (var i = 0; i < order.Length; i++)
+        try
         {
-            var region = order[i];
-            try
-            {
-                var response = await region.Pipeline.ExecuteAsync(async token =>
+            var (index, response) = await HedgedFailover.RunAsync(
+                Enumerable.Range(0, order.Length).ToArray(),
+                (i, token) => order[i].PredictAsync(request, token),
+                i => order[i].HedgeDelay,
+                IsRegionFailure,
+                TimeProvider.System,
+                (i, e) =>
                 {
-                    var client = await region.GetClientAsync();
-                    return await client.PredictAsync(request).WaitAsync(token);
-                }, cancellation);
-                if (i > 0)
-                {
-                    Interlocked.Increment(ref _failovers);
-                    region.TookOverFrom(order[0].Name);
-                    FailoverCounter.Add(1, new KeyValuePair<string, object?>("mesh.region", region.Name));
-                }
-                return new RoutedResponse(region.Name, response);
-            }
-            catch (Exception e) when (IsRegionFailure(e) && !cancellation.IsCancellationRequested)
+                    failures.Add($"{order[i].Name}: {e.Message}");
+                    order[i].MarkDown();
+                },
+                cancellation);
+            var region = order[index];
+            if (region != preferred[0])
             {
-                failures.Add($"{region.Name}: {e.Message}");
+                Interlocked.Increment(ref _failovers);
+                region.TookOverFrom(preferred[0].Name);
+                FailoverCounter.Add(1, new KeyValuePair<string, object?>("mesh.region", region.Name));
             }
+            return new RoutedResponse(region.Name, response);
         }
-        throw new MeshUnavailableException(failures);
+        catch (AggregateException)
+        {
+            throw new MeshUnavailableException(failures);
+        }
     }
 
     /// <summary>
@@ -150,9 +181,23 @@ public sealed class MeshRegions : IAsyncDisposable
 
     // The region failed, not the request: another region may well answer it.
     internal static bool IsRegionFailure(Exception e) =>
-        e is OverloadedException or BrokenCircuitException or TimeoutRejectedException or TimeoutException
+        e is OverloadedException or TimeoutException or GatewayConnectionLostException
             or SiloUnavailableException or OrleansException or System.Net.Sockets.SocketException or RegionUnreachableException
         || (e is not MeshException && e is InvalidOperationException);
+
+    // A region that failed is probed often, so it is back in use within RecoveryProbeInterval of recovering.
+    private async Task RecoveryLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.RecoveryProbeInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopProbing.Token))
+                await Task.WhenAll(_regions.Where(r => !r.Healthy).Select(r => r.ProbeAsync()));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     private async Task ProbeLoopAsync()
     {
@@ -191,6 +236,7 @@ public sealed class MeshRegions : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _stopProbing.Cancel();
         await _probing;
+        await _recovering;
         // The failovers counted since the last probe still reach the regions that took them.
         if (_options.ProbeInterval > TimeSpan.Zero) await ProbeAllAsync();
         foreach (var region in _regions) await region.DisposeAsync();
@@ -206,10 +252,32 @@ public sealed class MeshRegions : IAsyncDisposable
         private MeshClient? _client;
         private volatile bool _open;
 
-        public Region(MeshRegionEndpoint endpoint, MeshRegionsOptions options)
+        public Region(MeshRegionEndpoint endpoint, MeshRegionsOptions options) => (_endpoint, _options) = (endpoint, options);
+
+        private readonly LatencyWindow _latencies = new();
+        private static readonly TimeSpan InitialHedge = TimeSpan.FromMilliseconds(100);
+        private static readonly TimeSpan HedgeFloor = TimeSpan.FromMilliseconds(2);
+
+        /// <summary>How long this region may take before the next is asked too.</summary>
+        public TimeSpan HedgeDelay => _options.HedgeDelay ?? HedgedFailover.DelayFrom(_latencies.Snapshot(), InitialHedge, HedgeFloor, _options.CallTimeout);
+
+        /// <summary>One attempt here, bounded by the call timeout; the answer's latency feeds the hedge delay.</summary>
+        public async Task<PredictResponse> PredictAsync(PredictRequest request, CancellationToken cancellation)
         {
-            (_endpoint, _options) = (endpoint, options);
-            Pipeline = BuildPipeline();
+            var client = await GetClientAsync();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var response = await client.PredictAsync(request).WaitAsync(_options.CallTimeout, cancellation);
+            _latencies.Add(watch.Elapsed.TotalMilliseconds);
+            return response;
+        }
+
+        /// <summary>A region failure: skipped by predicts until a probe succeeds, with a fresh connection then.</summary>
+        public void MarkDown()
+        {
+            if (_open) return;
+            _open = true;
+            // An Orleans client can stay broken after its cluster restarts (docs/measurements.md); a new one costs tens of ms.
+            _ = ResetAsync();
         }
 
         // Failovers this region took over since they were last reported to it, per region that failed.
@@ -243,33 +311,16 @@ public sealed class MeshRegions : IAsyncDisposable
             catch (Exception e) when (IsRegionFailure(e))
             {
                 Interlocked.Exchange(ref _roundTripTicks, long.MaxValue);
+                MarkDown();
                 return;
             }
+            _open = false;
             foreach (var sent in report) _taken.AddOrUpdate(sent.From, 0, (_, n) => n - sent.Predicts);
             var last = Interlocked.Read(ref _roundTripTicks);
             var now = watch.Elapsed.Ticks;
             // Smoothed so one slow probe on a busy machine does not reorder the regions.
             Interlocked.Exchange(ref _roundTripTicks, last is < 0 or long.MaxValue ? now : (long)(0.7 * last + 0.3 * now));
         }
-
-        public ResiliencePipeline Pipeline { get; }
-
-        private ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
-            {
-                FailureRatio = 0.5,
-                MinimumThroughput = 3,
-                SamplingDuration = TimeSpan.FromSeconds(5),
-                BreakDuration = _options.BreakDuration,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsRegionFailure),
-                // A region that keeps failing gets a fresh connection when it is next tried: an Orleans client can
-                // stay broken after its cluster restarts (docs/measurements.md), and a new one costs tens of ms.
-                OnOpened = opened => { _open = true; _ = ResetAsync(); return ValueTask.CompletedTask; },
-                OnHalfOpened = _ => { _open = false; return ValueTask.CompletedTask; },
-                OnClosed = _ => { _open = false; return ValueTask.CompletedTask; },
-            })
-            .AddTimeout(_options.CallTimeout)
-            .Build();
 
         public async Task TryConnectAsync()
         {
@@ -289,6 +340,8 @@ public sealed class MeshRegions : IAsyncDisposable
                 {
                     (o.Gateways, o.ClusterId, o.ServiceId, o.ClientId) = (_endpoint.Gateways, _endpoint.Name, _options.ServiceId, _options.ClientId);
                     o.ConnectTimeout = TimeSpan.FromSeconds(1);
+                    // An answer later than a region's call timeout is not waited for anyway.
+                    o.ResponseTimeout = _options.CallTimeout;
                 });
                 var host = builder.Build();
                 try

@@ -73,7 +73,6 @@ public static class RegionsBenchmark
         await using var regions = await MeshRegions.ConnectAsync(new MeshRegionsOptions
         {
             Regions = [east.Endpoint, west.Endpoint],
-            BreakDuration = TimeSpan.FromSeconds(1),
         });
         var input = new[] { NamedTensor.Create(MlpModel.InputName, [1, 64], MlpModel.SampleInput(1)) };
         var served = new System.Collections.Concurrent.ConcurrentQueue<(double At, string Region)>();

@@ -14,6 +14,13 @@ public interface IReplicatorGrain : IGrainWithStringKey
     Task<ReplicationStatus> GetStatusAsync();
 
     /// <summary>
+    /// Events to ship were appended: ship now, not at the next interval. While a shipment is under way, wakes
+    /// only mark that another is due, so under load shipments batch instead of queueing one per append.
+    /// </summary>
+    [Orleans.Concurrency.OneWay, Orleans.Concurrency.AlwaysInterleave]
+    Task WakeAsync();
+
+    /// <summary>
     /// Stops (true) or resumes (false) shipping to the peer: the link is cut, both regions keep serving and
     /// writing, and on resume everything written meanwhile goes across. Kept in the store, so it survives restarts.
     /// </summary>

@@ -11,7 +11,7 @@ namespace Mesh.Grains.Events;
 /// projections and subscribers hear of them at once. A lost announcement costs only latency: readers catch up
 /// from the store by position.
 /// </summary>
-public sealed class EventJournal(IEventStore store, IClusterClient client, IOptions<ClusterOptions> cluster, TimeProvider clock, HybridClock hlc, ILogger<EventJournal> logger)
+public sealed class EventJournal(IEventStore store, IClusterClient client, IOptions<ClusterOptions> cluster, IOptions<Configuration.RegionOptions> regions, TimeProvider clock, HybridClock hlc, ILogger<EventJournal> logger)
 {
     /// <summary>This silo's region: its cluster id.</summary>
     public string Region => cluster.Value.ClusterId;
@@ -33,6 +33,11 @@ public sealed class EventJournal(IEventStore store, IClusterClient client, IOpti
     public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events)
     {
         var stored = await store.AppendAsync(stream, expectedVersion, events);
+        // This region's own events of a replicated stream wake its links: lag is the work, not a timer.
+        if (regions.Value.Peers.Count > 0 && Replication.ReplicatorGrain.IsReplicated(stream) && events.Any(e => e.Region == Region))
+        {
+            foreach (var peer in regions.Value.Peers) _ = client.GetGrain<Mesh.Abstractions.Grains.IReplicatorGrain>(peer.Name).WakeAsync();
+        }
         try
         {
             var feed = client.GetStreamProvider(EventFeed.StreamProvider).GetStream<EventEnvelope>(StreamId.Create(EventFeed.Namespace, EventFeed.Key));

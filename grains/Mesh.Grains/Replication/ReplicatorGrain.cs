@@ -47,8 +47,44 @@ public sealed class ReplicatorGrain(
 
     public Task StartAsync()
     {
-        _timer ??= this.RegisterGrainTimer(ShipAsync, new GrainTimerCreationOptions(TimeSpan.Zero, regions.Value.ReplicationInterval) { KeepAlive = true });
+        // The interval is the fallback: appends wake the link at once (WakeAsync), and the timer catches what a
+        // wake could not reach (an append in another silo of this region, a peer that was down).
+        _timer ??= this.RegisterGrainTimer(ShipSoonAsync, new GrainTimerCreationOptions(TimeSpan.Zero, regions.Value.ReplicationInterval) { KeepAlive = true });
         return Task.CompletedTask;
+    }
+
+    public Task WakeAsync()
+    {
+        StartAsync();
+        if (_shipping) _again = true;
+        else _ = ShipSoonAsync();
+        return Task.CompletedTask;
+    }
+
+    private bool _shipping;
+    private bool _again;
+
+    // One shipment at a time; wakes that came during it make one more, which takes everything appended meanwhile.
+    private async Task ShipSoonAsync()
+    {
+        if (_shipping)
+        {
+            _again = true;
+            return;
+        }
+        _shipping = true;
+        try
+        {
+            do
+            {
+                _again = false;
+                await ShipAsync();
+            } while (_again && !_paused && _lastError is null);
+        }
+        finally
+        {
+            _shipping = false;
+        }
     }
 
     public async Task<ReplicationStatus> GetStatusAsync()
@@ -68,7 +104,7 @@ public sealed class ReplicatorGrain(
 
     // Models (with their policies), usage (each region's counts, summed everywhere) and device aggregates
     // (fleet) replicate; devices' own events stay home.
-    private static bool IsReplicated(string stream) =>
+    internal static bool IsReplicated(string stream) =>
         stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal) || stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal)
         || stream.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal);
 

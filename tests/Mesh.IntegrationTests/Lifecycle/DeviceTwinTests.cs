@@ -58,7 +58,7 @@ public class DeviceTwinTests(TwoSiloCluster fixture)
         var store = new SqliteEventStore(fixture.DataDirectory);
         var snapshot = await store.ReadSnapshotAsync(EventStreams.Model(model));
         Assert.Equal(EventSourcedGrain<object>.SnapshotEvery, snapshot!.Version);
-        Assert.Equal(2, snapshot.SchemaVersion);
+        Assert.Equal(3, snapshot.SchemaVersion);
         // What an activation does: the snapshot, then the events after it.
         var state = EventCodec.Deserialize<EventSourcedGrain<Mesh.Grains.Models.ModelState>.Snapshot>(snapshot.Data)!.State;
         foreach (var e in await store.ReadStreamAsync(EventStreams.Model(model), snapshot.Version + 1))
