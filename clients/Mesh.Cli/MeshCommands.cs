@@ -41,6 +41,13 @@ public static class MeshCommands
         Recursive = true,
     };
 
+    internal static readonly Option<string?> Regions = new("--regions")
+    {
+        Description = "Spread predicts over regions, nearest first, failing over and hedging between them: NAME=HOST:PORT,NAME=HOST:PORT (predict and bench; env MESH_REGIONS)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_REGIONS"),
+        Recursive = true,
+    };
+
     private static readonly Option<string?> ApiKey = new("--api-key")
     {
         Description = "API key for the HTTP gateway (env MESH_API_KEY)",
@@ -55,6 +62,7 @@ public static class MeshCommands
         root.Options.Add(Cluster);
         root.Options.Add(ConnectTimeout);
         root.Options.Add(Http);
+        root.Options.Add(Regions);
         root.Options.Add(ApiKey);
         root.Subcommands.Add(DeployCommand());
         root.Subcommands.Add(ModelsCommand());
@@ -68,7 +76,7 @@ public static class MeshCommands
         root.Subcommands.Add(PolicyCommand());
         root.Subcommands.Add(UsageCommand());
         root.Subcommands.Add(KeysCommand());
-        root.Subcommands.Add(Bench.BenchCommand.Build(Run, Http));
+        root.Subcommands.Add(Bench.BenchCommand.Build(Run, Http, Regions));
         return root;
     }
 
@@ -77,8 +85,16 @@ public static class MeshCommands
     /// when --http (or MESH_HTTP) is given and the command has an HTTP form, else the Orleans gateway. A command with
     /// no HTTP form refuses --http instead of silently using the gateway.
     /// </summary>
-    internal static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> grain, Func<MeshHttpClient, Task<int>>? http = null)
+    internal static Task<int> Run(ParseResult parse, Func<MeshClient, Task<int>> grain, Func<MeshHttpClient, Task<int>>? http = null,
+        Func<MeshRegions, Task<int>>? regions = null)
     {
+        if (parse.GetValue(Regions) is string spec)
+        {
+            return regions is not null
+                ? MeshConnection.RunRegionsAsync(spec, regions)
+                : Task.FromResult(MeshConnection.Fail(ExitCodes.Usage,
+                    $"'{parse.CommandResult.Command.Name}' does not span regions (--regions serves predict and bench); give --gateway HOST:PORT --cluster NAME of one region"));
+        }
         if (parse.GetValue(Http) is not string url)
             return MeshConnection.RunAsync(parse.GetValue(Gateway)!, parse.GetValue(Cluster)!, TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)), grain);
         if (http is null)
@@ -279,7 +295,21 @@ public static class MeshCommands
                 },
                 mesh.PredictAsync), http => Predict(
                     async (model, v) => (await http.GetMetadataAsync(model, v)).Signature,
-                    request => http.PredictAsync(request)));
+                    request => http.PredictAsync(request)), regions => Predict(
+                    async (model, v) =>
+                    {
+                        var mesh = await regions.ForWritesAsync();
+                        if (v is int number) return (await mesh.GetVersionAsync(model, number)).Signature;
+                        var info = await mesh.GetModelAsync(model);
+                        return info.FindVersion(info.DefaultVersion)!.Signature;
+                    },
+                    async request =>
+                    {
+                        var routed = await regions.PredictAsync(request);
+                        var first = regions.Regions[0].Name;
+                        Console.Error.WriteLine(routed.Region == first ? $"answered by region {routed.Region}" : $"answered by region {routed.Region} (failover from {first})");
+                        return routed.Response;
+                    }));
         });
         return command;
     }

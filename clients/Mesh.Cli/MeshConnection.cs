@@ -112,6 +112,59 @@ public static class MeshConnection
     }
 
     /// <summary>Runs a command against the HTTP gateway at <paramref name="url"/>.</summary>
+    /// <summary>
+    /// Runs a command over several regions (<c>--regions east=HOST:PORT,west=HOST:PORT</c>, nearest first): predicts
+    /// go to the first region that is up and move to the next when it fails or is slow (MeshRegions).
+    /// </summary>
+    public static async Task<int> RunRegionsAsync(string spec, Func<MeshRegions, Task<int>> command)
+    {
+        var endpoints = new List<MeshRegionEndpoint>();
+        foreach (var entry in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = entry.IndexOf('=');
+            if (equals <= 0 || equals == entry.Length - 1)
+                return Fail(ExitCodes.Usage, $"--regions: '{entry}' is not NAME=HOST:PORT (e.g. --regions east=127.0.0.1:30000,west=127.0.0.1:30001)");
+            endpoints.Add(new MeshRegionEndpoint { Name = entry[..equals], Gateways = [.. entry[(equals + 1)..].Split('+')] });
+        }
+        var options = new MeshRegionsOptions
+        {
+            Regions = endpoints,
+            ClientId = $"cli:{Environment.UserName}",
+            ApiKey = Environment.GetEnvironmentVariable("MESH_API_KEY"),
+        };
+        (options.Tls.CertificatePath, options.Tls.KeyPath, options.Tls.CaPath) =
+            (Environment.GetEnvironmentVariable("MESH_TLS_CERT"), Environment.GetEnvironmentVariable("MESH_TLS_KEY"), Environment.GetEnvironmentVariable("MESH_TLS_CA"));
+        if (options.Validate().FirstOrDefault() is { } error) return Fail(ExitCodes.Usage, $"--regions: {error}");
+        MeshRegions regions;
+        try
+        {
+            regions = await MeshRegions.ConnectAsync(options);
+        }
+        catch (ArgumentException e)
+        {
+            return Fail(ExitCodes.Usage, $"--regions: {e.Message}");
+        }
+        await using (regions)
+        {
+            try
+            {
+                return await command(regions);
+            }
+            catch (MeshUnavailableException e)
+            {
+                return Fail(ExitCodes.Unreachable, e.Message);
+            }
+            catch (MeshException e)
+            {
+                return Fail(ExitCodes.Rejected, e.Message);
+            }
+            catch (CommandLineInputException e)
+            {
+                return Fail(ExitCodes.Usage, e.Message);
+            }
+        }
+    }
+
     public static async Task<int> RunHttpAsync(string url, string? apiKey, Func<MeshHttpClient, Task<int>> command)
     {
         if (!Uri.TryCreate(url.EndsWith('/') ? url : url + "/", UriKind.Absolute, out var baseAddress) || baseAddress.Scheme is not ("http" or "https"))

@@ -18,6 +18,7 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
     private const int MaxCallsInFlightPerModel = 8;
     private const int MaxPredictsPerCall = 256;
     private int _lane;
+    private int _coalescersLostAt;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PredictCoalescer> _coalescers = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -55,7 +56,7 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
     /// </summary>
     /// <remarks>
     /// Orleans leaves a call whose gateway connection closed waiting for its response timeout. A predict does not
-    /// wait: when a gateway connection is lost it is sent again (once) over the connections left, and without any
+    /// wait: when a gateway connection is lost it is sent again (twice at most) over the connections left, and without any
     /// it fails with <see cref="GatewayConnectionLostException"/> at once, which <see cref="MeshRegions"/> takes to
     /// the next region.
     /// </remarks>
@@ -70,7 +71,14 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
             }
             catch (OperationCanceledException) when (lost.IsCancellationRequested)
             {
-                if (attempt >= 1 || gateways!.Connected == 0) throw new GatewayConnectionLostException();
+                // The coalescers still count the lost calls as in flight until Orleans times them out; new ones
+                // would queue behind them, so predicts start over with fresh coalescers.
+                if (Interlocked.Exchange(ref _coalescersLostAt, lost.GetHashCode()) != lost.GetHashCode()) _coalescers.Clear();
+                if (attempt >= 2 || gateways!.Connected == 0) throw new GatewayConnectionLostException();
+            }
+            catch (OrleansMessageRejectionException) when (attempt < 2 && gateways is { Connected: > 0 })
+            {
+                // Sent to a gateway the client had not yet given up on: it has now, and another one takes it.
             }
         }
     }

@@ -13,6 +13,12 @@ public sealed class MeshRegionsOptions
     public string ServiceId { get; set; } = MeshClientOptions.DefaultServiceId;
     public string? ClientId { get; set; }
 
+    /// <summary>The API key every region's client presents (see <see cref="MeshClientOptions.ApiKey"/>).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Mutual TLS for every region's client (see <see cref="MeshClientOptions.Tls"/>).</summary>
+    public Security.MeshTlsOptions Tls { get; set; } = new();
+
     /// <summary>Longest a predict may take in one region before it is tried in the next.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -342,6 +348,7 @@ public sealed class MeshRegions : IAsyncDisposable
                     o.ConnectTimeout = TimeSpan.FromSeconds(1);
                     // An answer later than a region's call timeout is not waited for anyway.
                     o.ResponseTimeout = _options.CallTimeout;
+                    (o.ApiKey, o.Tls) = (_options.ApiKey, _options.Tls);
                 });
                 var host = builder.Build();
                 try

@@ -18,6 +18,11 @@ if (args is ["external", ..])
     Console.Write(await ExternalLoadBenchmark.RunAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1]) : 5)));
     return 0;
 }
+if (args is ["regions", ..])
+{
+    Console.Write(await RegionsBenchmark.RunAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1]) : 9)));
+    return 0;
+}
 if (args is ["dashboard"])
 {
     Console.Write(await new Suite(TimeSpan.FromSeconds(3)).DashboardOverheadAsync());

@@ -14,7 +14,8 @@ namespace Mesh.Cli.Bench;
 /// <summary><c>mesh bench</c>: load a model through the grain client, HTTP or gRPC and report throughput and latency.</summary>
 public static class BenchCommand
 {
-    public static Command Build(Func<ParseResult, Func<MeshClient, Task<int>>, Func<MeshHttpClient, Task<int>>?, Task<int>> run, Option<string?> http)
+    public static Command Build(Func<ParseResult, Func<MeshClient, Task<int>>, Func<MeshHttpClient, Task<int>>?, Func<MeshRegions, Task<int>>?, Task<int>> run,
+        Option<string?> http, Option<string?> regionsOption)
     {
         var name = new Argument<string>("NAME") { Description = "Model name" };
         var concurrency = new Option<int[]>("--concurrency", "-c") { Description = "Requests in flight; several values run a sweep", DefaultValueFactory = _ => [1], AllowMultipleArgumentsPerToken = true };
@@ -23,8 +24,8 @@ public static class BenchCommand
         var rows = new Option<int>("--rows") { Description = "Rows per request (the first, symbolic dimension)", DefaultValueFactory = _ => 1 };
         var dims = new Option<int>("--symbolic-dims") { Description = "Size for every other symbolic dimension (e.g. sequence length)", DefaultValueFactory = _ => 16 };
         var input = new Option<FileInfo?>("--input-json") { Description = "Send this Open Inference Protocol request instead of random inputs" };
-        var transport = new Option<string?>("--transport", "-t") { Description = "grain (Orleans client), http or grpc (default: http with --http, else grain)" };
-        transport.AcceptOnlyFromAmong("grain", "http", "grpc");
+        var transport = new Option<string?>("--transport", "-t") { Description = "grain (Orleans client), http, grpc or regions (default: regions with --regions, http with --http, else grain)" };
+        transport.AcceptOnlyFromAmong("grain", "http", "grpc", "regions");
         var grpcUrl = new Option<string>("--grpc") { Description = "gRPC endpoint for --transport grpc", DefaultValueFactory = _ => "http://127.0.0.1:8001" };
         var grpcKey = new Option<string?>("--api-key") { Description = "API key for the gRPC endpoint (env MESH_API_KEY)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MESH_API_KEY") };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
@@ -37,7 +38,7 @@ public static class BenchCommand
             var levels = parse.GetValue(concurrency)!;
             var count = parse.GetValue(requests) ?? (parse.GetValue(duration) is null ? 1000 : null);
             var time = parse.GetValue(duration) is double s ? TimeSpan.FromSeconds(s) : (TimeSpan?)null;
-            var mode = parse.GetValue(transport) ?? (parse.GetValue(http) is null ? "grain" : "http");
+            var mode = parse.GetValue(transport) ?? (parse.GetValue(regionsOption) is not null ? "regions" : parse.GetValue(http) is null ? "grain" : "http");
             var results = new List<BenchResult>();
 
             async Task<int> Sweep(Func<PredictRequest, Func<Task>> caller, ModelSignature signature)
@@ -62,6 +63,17 @@ public static class BenchCommand
 
             switch (mode)
             {
+                case "regions":
+                    if (parse.GetValue(regionsOption) is null)
+                        return MeshConnection.Fail(ExitCodes.Usage, "--transport regions needs --regions NAME=HOST:PORT,...");
+                    return await run(parse, _ => Task.FromResult(ExitCodes.Usage), null, async regions =>
+                    {
+                        var info = await (await regions.ForWritesAsync()).GetModelAsync(model);
+                        var answeredBy = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+                        var exit = await Sweep(r => async () => answeredBy.AddOrUpdate((await regions.PredictAsync(r)).Region, 1, (_, n) => n + 1), info.FindVersion(info.DefaultVersion)!.Signature);
+                        Console.WriteLine($"answered by: {string.Join(", ", answeredBy.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => $"{a.Key} {a.Value}"))}; failovers: {regions.Failovers}");
+                        return exit;
+                    });
                 case "grain":
                     if (parse.GetValue(http) is not null)
                         return MeshConnection.Fail(ExitCodes.Usage, "--transport grain loads the Orleans gateway; drop --http, or pick --transport http");
@@ -69,7 +81,7 @@ public static class BenchCommand
                     {
                         var info = await mesh.GetModelAsync(model);
                         return await Sweep(r => () => mesh.PredictAsync(r), info.FindVersion(info.DefaultVersion)!.Signature);
-                    }, null);
+                    }, null, null);
                 case "http":
                     return await MeshConnection.RunHttpAsync(parse.GetValue(http) ?? "http://127.0.0.1:8000", parse.GetValue(grpcKey), async client =>
                     {

@@ -8,10 +8,10 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Grains.Inference;
 
 /// <summary>
-/// The silo's routing table: for each model, its versions, default version and serving policy, cached for
-/// <see cref="InferenceOptions.VersionCacheTtl"/>. This keeps the model grain off the hot path: it is asked about
-/// once a TTL per model per silo, not once a predict, and a changed default or policy reaches every silo within
-/// that time.
+/// The silo's routing table: for each model, its versions, default version and serving policy, refreshed every
+/// <see cref="InferenceOptions.VersionCacheTtl"/> beside the predicts that use it. This keeps the model grain off the
+/// hot path: it is asked about once a TTL per model per silo, not once a predict, and a changed default or policy
+/// reaches every silo within about that time.
 /// </summary>
 /// <summary>
 /// A resolved predict: the version that serves it, the model's policy, the version that gets a shadow copy (or
@@ -82,11 +82,42 @@ public sealed class ModelVersionDirectory
     private async ValueTask<(ModelInfo Info, bool Fresh)> GetAsync(string model, bool forceRefresh)
     {
         var now = _clock.GetTimestamp();
-        if (!forceRefresh && _models.TryGetValue(model, out var entry) && now < entry.Expires)
+        if (!forceRefresh && _models.TryGetValue(model, out var entry))
+        {
+            // Past its TTL the entry still answers, and one refresh runs beside it: no predict waits on the model
+            // grain once a silo knows the model, and one whose silo just died cannot stall predicts here.
+            if (now >= entry.Expires && _refreshing.TryAdd(model, true)) _ = RefreshAsync(model, entry.Info);
             return (entry.Info, false);
+        }
         var info = await _fetch(model);
-        var ttl = (long)(_options.Value.VersionCacheTtl.TotalSeconds * _clock.TimestampFrequency);
-        _models[model] = (info, now + ttl);
+        _models[model] = (info, now + Ttl);
         return (info, true);
+    }
+
+    private readonly ConcurrentDictionary<string, bool> _refreshing = new(StringComparer.Ordinal);
+
+    private long Ttl => (long)(_options.Value.VersionCacheTtl.TotalSeconds * _clock.TimestampFrequency);
+
+    private async Task RefreshAsync(string model, ModelInfo stale)
+    {
+        try
+        {
+            _models[model] = (await _fetch(model), _clock.GetTimestamp() + Ttl);
+        }
+        catch (MeshException)
+        {
+            // The mesh said something about the model (not found, pinned elsewhere): the next call asks and hears it.
+            _models.TryRemove(model, out _);
+        }
+        catch (Exception)
+        {
+            // The model grain cannot be reached (its silo died and the cluster has not yet moved it): keep the route
+            // and ask again after a TTL.
+            _models[model] = (stale, _clock.GetTimestamp() + Ttl);
+        }
+        finally
+        {
+            _refreshing.TryRemove(model, out _);
+        }
     }
 }

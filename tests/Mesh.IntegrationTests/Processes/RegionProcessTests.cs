@@ -274,6 +274,35 @@ public class RegionProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_command_line_spreads_predicts_over_regions_and_they_continue_when_one_dies()
+    {
+        Assert.Equal(0, (await _east.Mesh("deploy", "spread", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+        var (westHost, westClient) = await _west.ConnectAsync();
+        using (westHost) await WaitForModelAsync(westClient, "spread", TimeSpan.FromSeconds(15));
+        var regions = $"east=127.0.0.1:{_east.Gateway},west=127.0.0.1:{_west.Gateway}";
+        var input = "input=1x64:" + string.Join(",", new float[64]);
+
+        var predicted = await MeshProcess.RunCliAsync("predict", "spread", "--input", input, "--regions", regions);
+        Assert.True(predicted.ExitCode == 0, predicted.Stderr);
+        Assert.Contains("answered by region east", predicted.Stderr);
+        var refused = await MeshProcess.RunCliAsync("deploy", "spread", TestModels.PathOf("mlp-small.onnx"), "--regions", regions);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("'deploy' does not span regions", refused.Stderr);
+
+        // A bench of 8 s through both regions; east is killed 3 s in, and no predict may fail.
+        await using var bench = MeshProcess.Start(MeshProcess.BuiltAssembly("clients/Mesh.Cli", "mesh.dll"), ["bench", "spread", "--regions", regions, "-c", "4", "-d", "8"]);
+        await Task.Delay(3000);
+        await _eastSilo!.DisposeAsync();
+        await bench.WaitForOutputAsync("answered by:", TimeSpan.FromSeconds(60));
+        await Task.Delay(200);
+        var output = bench.Stdout;
+        Assert.Matches(@"regions\s+4\s+\d+\s+0\s", output);   // no errors
+        var answered = System.Text.RegularExpressions.Regex.Match(output, @"answered by: east (\d+), west (\d+); failovers: (\d+)");
+        Assert.True(answered.Success, output);
+        Assert.True(long.Parse(answered.Groups[1].Value) > 0 && long.Parse(answered.Groups[2].Value) > 0 && long.Parse(answered.Groups[3].Value) > 0, output);
+    }
+
+    [Fact]
     public async Task With_the_network_between_them_cut_both_regions_keep_serving_and_writing_then_converge_with_every_event_once()
     {
         Assert.Equal(0, (await _east.Mesh("deploy", "parted", TestModels.PathOf("mlp-small.onnx"))).ExitCode);

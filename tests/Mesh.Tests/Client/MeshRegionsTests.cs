@@ -1,7 +1,5 @@
 using Mesh.Abstractions.Errors;
 using Mesh.Client;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Mesh.Tests.Client;
 
@@ -36,8 +34,7 @@ public class MeshRegionsTests
 
     public static TheoryData<Exception, bool> Failures() => new()
     {
-        { new TimeoutRejectedException(), true },
-        { new BrokenCircuitException(), true },
+        { new GatewayConnectionLostException(), true },
         { new TimeoutException(), true },
         { new OverloadedException("m", 1, 16, TimeSpan.FromMilliseconds(5)), true },
         { new System.Net.Sockets.SocketException(), true },

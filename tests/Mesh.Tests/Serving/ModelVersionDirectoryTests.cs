@@ -16,12 +16,33 @@ public class ModelVersionDirectoryTests
     private readonly List<string> _reads = [];
     private ModelInfo _current = Model(defaultVersion: 1, versions: 2);
 
+    private Exception? _unreachable;
+
     private ModelVersionDirectory Directory(TimeSpan ttl) =>
         new(model =>
         {
             _reads.Add(model);
-            return Task.FromResult(_current);
+            return _unreachable is { } e ? Task.FromException<ModelInfo>(e) : Task.FromResult(_current);
         }, Microsoft.Extensions.Options.Options.Create(new InferenceOptions { VersionCacheTtl = ttl }), _clock);
+
+    [Fact]
+    public async Task While_the_model_grain_cannot_be_reached_predicts_keep_the_route_they_had_but_a_mesh_error_is_not_hidden()
+    {
+        var directory = Directory(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);
+        _unreachable = new TimeoutException("the silo holding the model grain died");
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);
+        _clock.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);
+        Assert.Equal(2, _reads.Count);   // asked again only after a TTL
+        // A model never seen here has no route to keep.
+        await Assert.ThrowsAsync<TimeoutException>(() => directory.ResolveAsync("other", null).AsTask());
+        _unreachable = new ModelNotFoundException("m");
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);   // refreshing
+        await Assert.ThrowsAsync<ModelNotFoundException>(() => directory.ResolveAsync("m", null).AsTask());
+    }
 
     private static ModelInfo Model(int defaultVersion, int versions, TrafficWeight[]? traffic = null, int? retired = null) =>
         new("m", defaultVersion, Enumerable.Range(1, versions).Select(v =>
@@ -38,7 +59,9 @@ public class ModelVersionDirectoryTests
         Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);
         Assert.Single(_reads);
 
+        // Past the TTL the table still answers at once and refreshes beside it; the next predict sees the change.
         _clock.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.Equal(1, (await directory.ResolveAsync("m", null)).Version.Version);
         Assert.Equal(2, (await directory.ResolveAsync("m", null)).Version.Version);
         Assert.Equal(2, _reads.Count);
     }
@@ -64,6 +87,7 @@ public class ModelVersionDirectoryTests
 
         _current = Model(defaultVersion: 1, versions: 2, retired: 2);
         _clock.Advance(TimeSpan.FromSeconds(2));
+        await directory.ResolveAsync("m", 1);   // past the TTL: answered from the table, refreshed beside it
         await Assert.ThrowsAsync<ModelVersionRetiredException>(() => directory.ResolveAsync("m", 2).AsTask());
     }
 }
