@@ -182,6 +182,17 @@ public sealed partial class MeshProcess : IAsyncDisposable
         ["Mesh__Storage__DataDirectory"] = data,
     };
 
+    /// <summary>Adds API keys (name, key, role) to a silo's settings, as Mesh:Gateway:ApiKeys holds them (hashed).</summary>
+    public static void AddApiKeys(Dictionary<string, string> settings, params (string Name, string Key, string Role)[] keys)
+    {
+        for (var i = 0; i < keys.Length; i++)
+        {
+            settings[$"Mesh__Gateway__ApiKeys__{i}__Name"] = keys[i].Name;
+            settings[$"Mesh__Gateway__ApiKeys__{i}__Sha256"] = Mesh.Abstractions.Protocol.ApiKeys.Hash(keys[i].Key);
+            settings[$"Mesh__Gateway__ApiKeys__{i}__Role"] = keys[i].Role;
+        }
+    }
+
     /// <summary>
     /// Environment for a silo process of region <paramref name="cluster"/> with one peer region (as
     /// <see cref="SiloSettings"/>), Prometheus on; callers add what their test needs.

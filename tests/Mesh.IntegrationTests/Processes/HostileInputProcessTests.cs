@@ -47,12 +47,7 @@ public sealed class HostileSilo : IAsyncLifetime
         settings["Mesh__Gateway__GrpcPort"] = GrpcPort.ToString();
         settings["Mesh__Gateway__MaxRequestBodyBytes"] = MaxBody.ToString();
         settings["Mesh__Gateway__MaxModelBytes"] = MaxModel.ToString();
-        settings["Mesh__Gateway__ApiKeys__0__Name"] = "ops";
-        settings["Mesh__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash(AdminKey);
-        settings["Mesh__Gateway__ApiKeys__0__Role"] = "admin";
-        settings["Mesh__Gateway__ApiKeys__1__Name"] = "app";
-        settings["Mesh__Gateway__ApiKeys__1__Sha256"] = ApiKeys.Hash(InferKey);
-        settings["Mesh__Gateway__ApiKeys__1__Role"] = "infer";
+        MeshProcess.AddApiKeys(settings, ("ops", AdminKey, "admin"), ("app", InferKey, "infer"));
         settings["Mesh__Silo__DeploySampleModel"] = "false";
         _silo = MeshProcess.Start(MeshProcess.BuiltAssembly("silos/Mesh.Silo", "Mesh.Silo.dll"), [], settings);
         await _silo.WaitForOutputAsync("Mesh silo ready:", TimeSpan.FromSeconds(60));

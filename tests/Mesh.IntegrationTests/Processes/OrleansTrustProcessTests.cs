@@ -41,15 +41,7 @@ public sealed class OrleansTrustProcessTests : IAsyncLifetime
         settings["Mesh__Silo__Tls__CertificatePath"] = certificate;
         settings["Mesh__Silo__Tls__KeyPath"] = key;
         settings["Mesh__Silo__Tls__CaPath"] = _ca.CaPath;
-        settings["Mesh__Gateway__ApiKeys__0__Name"] = "ops";
-        settings["Mesh__Gateway__ApiKeys__0__Sha256"] = ApiKeys.Hash(AdminKey);
-        settings["Mesh__Gateway__ApiKeys__0__Role"] = "admin";
-        settings["Mesh__Gateway__ApiKeys__1__Name"] = "app";
-        settings["Mesh__Gateway__ApiKeys__1__Sha256"] = ApiKeys.Hash(InferKey);
-        settings["Mesh__Gateway__ApiKeys__1__Role"] = "infer";
-        settings["Mesh__Gateway__ApiKeys__2__Name"] = "region-link";
-        settings["Mesh__Gateway__ApiKeys__2__Sha256"] = ApiKeys.Hash(RegionKey);
-        settings["Mesh__Gateway__ApiKeys__2__Role"] = "admin";
+        MeshProcess.AddApiKeys(settings, ("ops", AdminKey, "admin"), ("app", InferKey, "infer"), ("region-link", RegionKey, "admin"));
         if (peer is { } p)
         {
             settings["Mesh__Regions__Peers__0__Name"] = p.Name;
