@@ -137,7 +137,12 @@ public sealed class ReplicatorGrain(
                     var allowed = new Dictionary<string, bool>(StringComparer.Ordinal);
                     foreach (var stream in ours.Select(e => e.Stream).Distinct().Where(s => s.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal)))
                     {
-                        var regionsOfModel = await GrainFactory.GetGrain<IModelReplicaGrain>(stream[EventStreams.ModelPrefix.Length..]).GetLocalResidencyAsync();
+                        // A pin shipped in this page decides by itself: the grain, asked while its deploy is still
+                        // folding the pin (the append woke this link at once), would not know it yet.
+                        var pinInPage = ours.LastOrDefault(e => e.Stream == stream && e.Type == EventCodec.TypeName(typeof(ModelResidencySet)));
+                        var regionsOfModel = pinInPage is not null
+                            ? ((ModelResidencySet)EventCodec.Decode(pinInPage)).Regions
+                            : await GrainFactory.GetGrain<IModelReplicaGrain>(stream[EventStreams.ModelPrefix.Length..]).GetLocalResidencyAsync();
                         allowed[stream] = regionsOfModel is null || regionsOfModel.Contains(Peer, StringComparer.Ordinal);
                     }
                     ours.RemoveAll(e => allowed.TryGetValue(e.Stream, out var ok) && !ok);
