@@ -8,10 +8,10 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Grains.Inference;
 
 /// <summary>
-/// The silo's routing table: for each model, its versions, default version and serving policy, refreshed every
-/// <see cref="InferenceOptions.VersionCacheTtl"/> beside the predicts that use it. This keeps the model grain off the
-/// hot path: it is asked about once a TTL per model per silo, not once a predict, and a changed default or policy
-/// reaches every silo within about that time.
+/// The silo's routing table: for each model, its versions, default version and serving policy, cached for
+/// <see cref="InferenceOptions.VersionCacheTtl"/>. This keeps the model grain off the hot path: it is asked about
+/// once a TTL per model per silo, not once a predict, and a changed default or policy reaches every silo within
+/// that time.
 /// </summary>
 /// <summary>
 /// A resolved predict: the version that serves it, the model's policy, the version that gets a shadow copy (or
@@ -82,42 +82,22 @@ public sealed class ModelVersionDirectory
     private async ValueTask<(ModelInfo Info, bool Fresh)> GetAsync(string model, bool forceRefresh)
     {
         var now = _clock.GetTimestamp();
-        if (!forceRefresh && _models.TryGetValue(model, out var entry))
-        {
-            // Past its TTL the entry still answers, and one refresh runs beside it: no predict waits on the model
-            // grain once a silo knows the model, and one whose silo just died cannot stall predicts here.
-            if (now >= entry.Expires && _refreshing.TryAdd(model, true)) _ = RefreshAsync(model, entry.Info);
+        var ttl = (long)(_options.Value.VersionCacheTtl.TotalSeconds * _clock.TimestampFrequency);
+        if (!forceRefresh && _models.TryGetValue(model, out var entry) && now < entry.Expires)
             return (entry.Info, false);
-        }
-        var info = await _fetch(model);
-        _models[model] = (info, now + Ttl);
-        return (info, true);
-    }
-
-    private readonly ConcurrentDictionary<string, bool> _refreshing = new(StringComparer.Ordinal);
-
-    private long Ttl => (long)(_options.Value.VersionCacheTtl.TotalSeconds * _clock.TimestampFrequency);
-
-    private async Task RefreshAsync(string model, ModelInfo stale)
-    {
+        ModelInfo info;
         try
         {
-            _models[model] = (await _fetch(model), _clock.GetTimestamp() + Ttl);
+            info = await _fetch(model);
         }
-        catch (MeshException)
+        catch (Exception e) when (e is not MeshException && _models.TryGetValue(model, out var stale))
         {
-            // The mesh said something about the model (not found, pinned elsewhere): the next call asks and hears it.
-            _models.TryRemove(model, out _);
+            // The model grain cannot be reached (its silo just died and the cluster has not yet moved it): predicts
+            // keep the route they had rather than fail until membership catches up; it is asked again after a TTL.
+            _models[model] = (stale.Info, now + ttl);
+            return (stale.Info, false);
         }
-        catch (Exception)
-        {
-            // The model grain cannot be reached (its silo died and the cluster has not yet moved it): keep the route
-            // and ask again after a TTL.
-            _models[model] = (stale, _clock.GetTimestamp() + Ttl);
-        }
-        finally
-        {
-            _refreshing.TryRemove(model, out _);
-        }
+        _models[model] = (info, now + ttl);
+        return (info, true);
     }
 }
