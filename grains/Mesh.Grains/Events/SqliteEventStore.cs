@@ -2,6 +2,7 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Storage;
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -9,14 +10,24 @@ namespace Mesh.Grains.Events;
 
 /// <summary>
 /// The embedded event store: one SQLite file (WAL) in the silo's data folder. The feed position is the table's
-/// rowid; appends take the write lock first (BEGIN IMMEDIATE), so positions are handed out in commit order with no
-/// gaps, and a stream's version check and its inserts happen under the same lock.
+/// rowid. Writes go through one writer loop that commits whatever is waiting as one transaction (group commit):
+/// each write in it is a savepoint, so a write that fails (a stale version) is undone alone, and one fsync makes
+/// them all durable. The transaction takes the write lock first (BEGIN IMMEDIATE), so positions are handed out in
+/// commit order with no gaps, and a stream's version check and its inserts happen under the same lock.
 /// </summary>
 public sealed class SqliteEventStore : IEventStore
 {
     private readonly string _connectionString;
     private readonly string _directory;
     private readonly Lazy<Task> _initialized;
+    private readonly SemaphoreSlim _writes;
+    private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lazy<Task> _writer;
+
+    // Enough to take a burst in one commit, few enough that the first writer of a batch does not wait long on the last.
+    private const int MaxWritesPerCommit = 256;
+
+    private sealed record PendingWrite(Func<SqliteConnection, Task<object?>> Write, TaskCompletionSource<object?> Done, CancellationToken Cancellation);
 
     public SqliteEventStore(IOptions<StorageOptions> options) : this(options.Value.FullDataDirectory) { }
 
@@ -25,6 +36,8 @@ public sealed class SqliteEventStore : IEventStore
         _directory = directory;
         _connectionString = SqliteFiles.ConnectionString(Path.Combine(directory, file));
         _initialized = new Lazy<Task>(InitializeAsync);
+        _writes = SqliteFiles.WriteGate(_connectionString);
+        _writer = new Lazy<Task>(() => Task.Run(WriteLoopAsync));
     }
 
     private async Task InitializeAsync()
@@ -76,71 +89,146 @@ public sealed class SqliteEventStore : IEventStore
         return await SqliteFiles.OpenAsync(_connectionString);
     }
 
+    private async Task<T> WriteAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken cancellation)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        var done = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = _writer.Value;
+        await _pending.Writer.WriteAsync(new PendingWrite(async connection => await write(connection), done, cancellation), cancellation);
+        return (T)(await done.Task)!;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<PendingWrite>();
+        while (await _pending.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxWritesPerCommit && _pending.Reader.TryRead(out var write)) batch.Add(write);
+            try
+            {
+                await CommitAsync(batch);
+            }
+            catch (Exception e)
+            {
+                // Nothing of this batch is stored (the transaction did not commit): each writer hears why.
+                foreach (var write in batch) write.Done.TrySetException(e);
+            }
+        }
+    }
+
+    private async Task CommitAsync(List<PendingWrite> batch)
+    {
+        await _initialized.Value;
+        // Another store object on the same file in this process (tests open a second one) waits here, not in SQLite.
+        await _writes.WaitAsync();
+        try
+        {
+            await using var connection = await OpenAsync();
+            await ExecuteAsync(connection, "BEGIN IMMEDIATE;");
+            var results = new object?[batch.Count];
+            var errors = new Exception?[batch.Count];
+            try
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (batch[i].Cancellation.IsCancellationRequested)
+                    {
+                        errors[i] = new OperationCanceledException(batch[i].Cancellation);
+                        continue;
+                    }
+                    await ExecuteAsync(connection, "SAVEPOINT write;");
+                    try
+                    {
+                        results[i] = await batch[i].Write(connection);
+                        await ExecuteAsync(connection, "RELEASE write;");
+                    }
+                    catch (Exception e)
+                    {
+                        await ExecuteAsync(connection, "ROLLBACK TO write; RELEASE write;");
+                        errors[i] = e;
+                    }
+                }
+                await ExecuteAsync(connection, "COMMIT;");
+            }
+            catch
+            {
+                await ExecuteAsync(connection, "ROLLBACK;");
+                throw;
+            }
+            // Only now is any of it durable, so only now does any writer hear of it.
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (errors[i] is { } error) batch[i].Done.TrySetException(error);
+                else batch[i].Done.TrySetResult(results[i]);
+            }
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
     public async Task<IReadOnlyList<EventEnvelope>> AppendAsync(string stream, long expectedVersion, IReadOnlyList<EventData> events, CancellationToken cancellation = default)
     {
         EventStoreRules.CheckAppend(stream, expectedVersion, events);
-        await using var connection = await OpenAsync();
-        await using var begin = connection.CreateCommand();
-        // IMMEDIATE takes the write lock now, so the version read below cannot go stale before the inserts.
-        begin.CommandText = "BEGIN IMMEDIATE;";
-        await begin.ExecuteNonQueryAsync(cancellation);
-        try
-        {
-            await using var head = connection.CreateCommand();
-            head.CommandText = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $stream;";
-            head.Parameters.AddWithValue("$stream", stream);
-            var actual = (long)(await head.ExecuteScalarAsync(cancellation))!;
-            if (actual != expectedVersion)
-                throw new EventStreamConflictException(stream, expectedVersion, actual);
+        return await WriteAsync(connection => AppendAsync(connection, stream, expectedVersion, events), cancellation);
+    }
 
-            var stored = new List<EventEnvelope>(events.Count);
-            await using var insert = connection.CreateCommand();
-            insert.CommandText = """
-                INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data, hlc, trace)
-                VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data, $hlc, $trace)
-                RETURNING position;
-                """;
-            var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data", "$hlc", "$trace" }
-                .Select(name => insert.Parameters.Add(name, SqliteType.Text)).ToArray();
-            var version = expectedVersion;
-            foreach (var e in events)
-            {
-                version++;
-                parameters[0].Value = e.Id.ToString("N");
-                parameters[1].Value = stream;
-                parameters[2].Value = version;
-                parameters[3].Value = e.Type;
-                parameters[4].Value = e.SchemaVersion;
-                parameters[5].Value = e.Timestamp.ToUnixTimeMilliseconds();
-                parameters[6].Value = e.Actor;
-                parameters[7].Value = e.Region;
-                parameters[8].Value = e.Data;
-                parameters[9].Value = e.Hlc;
-                parameters[10].Value = (object?)e.TraceParent ?? DBNull.Value;
-                long position;
-                try
-                {
-                    position = (long)(await insert.ExecuteScalarAsync(cancellation))!;
-                }
-                catch (SqliteException ex) when (ex.SqliteErrorCode == 19 && ex.Message.Contains("events.id", StringComparison.Ordinal))
-                {
-                    throw new ArgumentException($"event stream '{stream}': event id {e.Id} is already stored; nothing was appended", nameof(events), ex);
-                }
-                stored.Add(new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
-                    DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent));
-            }
-            await using var commit = connection.CreateCommand();
-            commit.CommandText = "COMMIT;";
-            await commit.ExecuteNonQueryAsync(cancellation);
-            return stored;
-        }
-        catch
+    // Runs inside the writer loop's transaction, as one savepoint.
+    private static async Task<IReadOnlyList<EventEnvelope>> AppendAsync(SqliteConnection connection, string stream, long expectedVersion, IReadOnlyList<EventData> events)
+    {
+        await using var head = connection.CreateCommand();
+        head.CommandText = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = $stream;";
+        head.Parameters.AddWithValue("$stream", stream);
+        var actual = (long)(await head.ExecuteScalarAsync())!;
+        if (actual != expectedVersion)
+            throw new EventStreamConflictException(stream, expectedVersion, actual);
+
+        var stored = new List<EventEnvelope>(events.Count);
+        await using var insert = connection.CreateCommand();
+        insert.CommandText = """
+            INSERT INTO events (id, stream, version, type, schema, timestamp, actor, region, data, hlc, trace)
+            VALUES ($id, $stream, $version, $type, $schema, $timestamp, $actor, $region, $data, $hlc, $trace)
+            RETURNING position;
+            """;
+        var parameters = new[] { "$id", "$stream", "$version", "$type", "$schema", "$timestamp", "$actor", "$region", "$data", "$hlc", "$trace" }
+            .Select(name => insert.Parameters.Add(name, SqliteType.Text)).ToArray();
+        var version = expectedVersion;
+        foreach (var e in events)
         {
-            await using var rollback = connection.CreateCommand();
-            rollback.CommandText = "ROLLBACK;";
-            await rollback.ExecuteNonQueryAsync(CancellationToken.None);
-            throw;
+            version++;
+            parameters[0].Value = e.Id.ToString("N");
+            parameters[1].Value = stream;
+            parameters[2].Value = version;
+            parameters[3].Value = e.Type;
+            parameters[4].Value = e.SchemaVersion;
+            parameters[5].Value = e.Timestamp.ToUnixTimeMilliseconds();
+            parameters[6].Value = e.Actor;
+            parameters[7].Value = e.Region;
+            parameters[8].Value = e.Data;
+            parameters[9].Value = e.Hlc;
+            parameters[10].Value = (object?)e.TraceParent ?? DBNull.Value;
+            long position;
+            try
+            {
+                position = (long)(await insert.ExecuteScalarAsync())!;
+            }
+            catch (SqliteException ex) when (ex.SqliteErrorCode == 19 && ex.Message.Contains("events.id", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"event stream '{stream}': event id {e.Id} is already stored; nothing was appended", nameof(events), ex);
+            }
+            stored.Add(new EventEnvelope(e.Id, stream, version, position, e.Type, e.SchemaVersion,
+                DateTimeOffset.FromUnixTimeMilliseconds(e.Timestamp.ToUnixTimeMilliseconds()), e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent));
         }
+        return stored;
     }
 
     public Task<IReadOnlyList<EventEnvelope>> ReadStreamAsync(string stream, long fromVersion = 1, int maxCount = int.MaxValue, CancellationToken cancellation = default)
@@ -207,15 +295,15 @@ public sealed class SqliteEventStore : IEventStore
         return await query.ExecuteScalarAsync(cancellation) is long position ? position : 0;
     }
 
-    public async Task SaveCheckpointAsync(string reader, long position, CancellationToken cancellation = default)
-    {
-        await using var connection = await OpenAsync();
-        await using var upsert = connection.CreateCommand();
-        upsert.CommandText = "INSERT INTO checkpoints (reader, position) VALUES ($reader, $position) ON CONFLICT (reader) DO UPDATE SET position = excluded.position;";
-        upsert.Parameters.AddWithValue("$reader", reader);
-        upsert.Parameters.AddWithValue("$position", position);
-        await upsert.ExecuteNonQueryAsync(cancellation);
-    }
+    public Task SaveCheckpointAsync(string reader, long position, CancellationToken cancellation = default) =>
+        WriteAsync(async connection =>
+        {
+            await using var upsert = connection.CreateCommand();
+            upsert.CommandText = "INSERT INTO checkpoints (reader, position) VALUES ($reader, $position) ON CONFLICT (reader) DO UPDATE SET position = excluded.position;";
+            upsert.Parameters.AddWithValue("$reader", reader);
+            upsert.Parameters.AddWithValue("$position", position);
+            return await upsert.ExecuteNonQueryAsync(CancellationToken.None);
+        }, cancellation);
 
     public async Task<StreamSnapshot?> ReadSnapshotAsync(string stream, CancellationToken cancellation = default)
     {
@@ -227,19 +315,19 @@ public sealed class SqliteEventStore : IEventStore
         return await reader.ReadAsync(cancellation) ? new StreamSnapshot(stream, reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2)) : null;
     }
 
-    public async Task SaveSnapshotAsync(StreamSnapshot snapshot, CancellationToken cancellation = default)
-    {
-        await using var connection = await OpenAsync();
-        await using var upsert = connection.CreateCommand();
-        upsert.CommandText = """
-            INSERT INTO snapshots (stream, version, schema, data) VALUES ($stream, $version, $schema, $data)
-            ON CONFLICT (stream) DO UPDATE SET version = excluded.version, schema = excluded.schema, data = excluded.data
-            WHERE excluded.version > snapshots.version;
-            """;
-        upsert.Parameters.AddWithValue("$stream", snapshot.Stream);
-        upsert.Parameters.AddWithValue("$version", snapshot.Version);
-        upsert.Parameters.AddWithValue("$schema", snapshot.SchemaVersion);
-        upsert.Parameters.AddWithValue("$data", snapshot.Data);
-        await upsert.ExecuteNonQueryAsync(cancellation);
-    }
+    public Task SaveSnapshotAsync(StreamSnapshot snapshot, CancellationToken cancellation = default) =>
+        WriteAsync(async connection =>
+        {
+            await using var upsert = connection.CreateCommand();
+            upsert.CommandText = """
+                INSERT INTO snapshots (stream, version, schema, data) VALUES ($stream, $version, $schema, $data)
+                ON CONFLICT (stream) DO UPDATE SET version = excluded.version, schema = excluded.schema, data = excluded.data
+                WHERE excluded.version > snapshots.version;
+                """;
+            upsert.Parameters.AddWithValue("$stream", snapshot.Stream);
+            upsert.Parameters.AddWithValue("$version", snapshot.Version);
+            upsert.Parameters.AddWithValue("$schema", snapshot.SchemaVersion);
+            upsert.Parameters.AddWithValue("$data", snapshot.Data);
+            return await upsert.ExecuteNonQueryAsync(CancellationToken.None);
+        }, cancellation);
 }

@@ -73,6 +73,21 @@ public sealed class SqliteGrainStorage : IGrainStorage
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var data = _serializer.Serialize(grainState.State).ToArray();
+        await _initialized.Value;
+        var gate = SqliteFiles.WriteGate(_connectionString);
+        await gate.WaitAsync();
+        try
+        {
+            await WriteLockedAsync(stateName, grainId, grainState, data);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task WriteLockedAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState, byte[] data)
+    {
         await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.Parameters.AddWithValue("$name", stateName);

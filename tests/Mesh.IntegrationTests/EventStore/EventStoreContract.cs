@@ -166,4 +166,25 @@ public abstract class EventStoreContract
         Assert.Equal(Enumerable.Range(1, 3 * perWriter).Select(p => (long)p), feed.Select(e => e.Position));
         Assert.Equal(feed.Count, feed.Select(e => e.Id).Distinct().Count());
     }
+
+    [Fact]
+    public async Task Concurrent_appends_to_many_streams_all_land_and_a_stale_one_among_them_fails_alone()
+    {
+        // The SQLite store commits waiting writes together (group commit); each must still succeed or fail on its own.
+        var store = await NewStoreAsync();
+        await store.AppendAsync("model/stale", 0, [Event("first")]);
+        var appends = Enumerable.Range(0, 64).Select(i => Task.Run(() => store.AppendAsync($"model/many-{i}", 0, [Event("A"), Event("B")]))).ToList();
+        var stale = Task.Run(() => store.AppendAsync("model/stale", 0, [Event("late")]));
+        var checkpoint = Task.Run(() => store.SaveCheckpointAsync("reader/many", 7));
+
+        var stored = await Task.WhenAll(appends);
+        await Assert.ThrowsAsync<EventStreamConflictException>(() => stale);
+        await checkpoint;
+
+        Assert.All(stored, s => Assert.Equal([1L, 2], s.Select(e => e.Version)));
+        Assert.Equal(129, await store.GetFeedHeadAsync());
+        Assert.Equal(Enumerable.Range(1, 129).Select(p => (long)p), (await store.ReadFeedAsync(1, 1000)).Select(e => e.Position));
+        Assert.Equal(["first"], (await store.ReadStreamAsync("model/stale")).Select(e => e.Type));
+        Assert.Equal(7, await store.GetCheckpointAsync("reader/many"));
+    }
 }
