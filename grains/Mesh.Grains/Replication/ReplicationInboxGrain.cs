@@ -16,22 +16,27 @@ public sealed class ReplicationInboxGrain(IArtifactStore artifacts, IEventStore 
 {
     public async Task ApplyAsync(string fromRegion, EventEnvelope[] events)
     {
-        foreach (var stream in events.GroupBy(e => e.Stream))
-        {
-            var data = stream.OrderBy(e => e.Position)
-                .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent))
-                .ToArray();
-            if (stream.Key.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal))
-                await GrainFactory.GetGrain<IModelReplicaGrain>(stream.Key[EventStreams.ModelPrefix.Length..]).ApplyReplicatedAsync(data);
-            else if (stream.Key.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal) || stream.Key.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal))
-                await AppendSingleWriterAsync(stream.Key, data);
-        }
+        // Streams are independent (each has its own owner, and order matters only within one), so they are applied
+        // side by side: their appends then share the store's commits instead of queueing one stream behind another.
+        await Task.WhenAll(events.GroupBy(e => e.Stream).Select(stream => ApplyStreamAsync(stream.Key, stream)));
         var now = DateTimeOffset.UtcNow;
         foreach (var e in events)
         {
             clock.Observe(e.Hlc);
             metrics.ReplicationLag(fromRegion, (now - e.Timestamp).TotalMilliseconds);
         }
+    }
+
+    private Task ApplyStreamAsync(string stream, IEnumerable<EventEnvelope> events)
+    {
+        var data = events.OrderBy(e => e.Position)
+            .Select(e => new EventData(e.Id, e.Type, e.SchemaVersion, e.Timestamp, e.Actor, e.Region, e.Data, e.Hlc, e.TraceParent))
+            .ToArray();
+        if (stream.StartsWith(EventStreams.ModelPrefix, StringComparison.Ordinal))
+            return GrainFactory.GetGrain<IModelReplicaGrain>(stream[EventStreams.ModelPrefix.Length..]).ApplyReplicatedAsync(data);
+        if (stream.StartsWith(EventStreams.UsagePrefix, StringComparison.Ordinal) || stream.StartsWith(EventStreams.FleetPrefix, StringComparison.Ordinal))
+            return AppendSingleWriterAsync(stream, data);
+        return Task.CompletedTask;
     }
 
     // A usage or fleet stream has one writer in the sending region, and one link ships it here: append what is new.
