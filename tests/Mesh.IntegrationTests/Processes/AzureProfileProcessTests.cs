@@ -1,9 +1,14 @@
-using System.Text.Json;
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
+using Mesh.Abstractions.Inference;
+using Mesh.Client;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
 using Mesh.Storage.Azure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Mesh.IntegrationTests.Processes;
 
@@ -21,7 +26,9 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
     private readonly int _httpPort = MeshProcess.FreePort();
     private readonly string _service = "svc" + Guid.NewGuid().ToString("N")[..8];
 
-    private MeshProcess StartSilo()
+    private MeshProcess StartSilo() => StartSilo(_siloPort, _gatewayPort, _httpPort);
+
+    private MeshProcess StartSilo(int siloPort, int gatewayPort, int httpPort)
     {
         var data = Path.Combine(Path.GetTempPath(), "mesh-tests", "azure-" + Guid.NewGuid().ToString("N"));
         _folders.Add(data);
@@ -31,10 +38,10 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
             ["Mesh__Storage__DataDirectory"] = data,
             ["Mesh__Silo__ServiceId"] = _service,
             ["Mesh__Silo__ClusterId"] = "west",
-            ["Mesh__Silo__SiloPort"] = _siloPort.ToString(),
-            ["Mesh__Silo__GatewayPort"] = _gatewayPort.ToString(),
+            ["Mesh__Silo__SiloPort"] = siloPort.ToString(),
+            ["Mesh__Silo__GatewayPort"] = gatewayPort.ToString(),
             ["Mesh__Silo__DeploySampleModel"] = "false",
-            ["Mesh__Gateway__HttpPort"] = _httpPort.ToString(),
+            ["Mesh__Gateway__HttpPort"] = httpPort.ToString(),
             ["Mesh__Gateway__GrpcPort"] = MeshProcess.FreePort().ToString(),
         });
     }
@@ -89,6 +96,58 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
         {
             File.Delete(v2);
         }
+    }
+
+    [Fact]
+    public async Task A_client_whose_gateway_silo_dies_has_its_calls_in_flight_answered_or_failed_within_a_second()
+    {
+        // Two silos of one cluster (membership in Azure Table on Azurite); one plain MeshClient knows both gateways.
+        var secondGateway = MeshProcess.FreePort();
+        await using var first = StartSilo();
+        await first.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+        await using var second = StartSilo(MeshProcess.FreePort(), secondGateway, MeshProcess.FreePort());
+        await second.WaitForOutputAsync("Mesh silo ready:", StartTimeout);
+        Assert.Equal(0, (await Mesh("deploy", "both", TestModels.PathOf("mlp-small.onnx"))).ExitCode);
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.AddMeshClient(o => (o.Gateways, o.ClusterId, o.ClientId) = ([$"127.0.0.1:{_gatewayPort}", $"127.0.0.1:{secondGateway}"], "west", "test-two-gateways"));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var mesh = host.Services.GetRequiredService<MeshClient>();
+        await mesh.PredictAsync(new PredictRequest("both", [TestModels.MlpInput(1)]));
+
+        var clock = Stopwatch.StartNew();
+        var calls = new ConcurrentQueue<(TimeSpan Started, TimeSpan Ended, string? Error)>();
+        using var stop = new CancellationTokenSource();
+        var callers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var started = clock.Elapsed;
+                string? error = null;
+                try { await mesh.PredictAsync(new PredictRequest("both", [TestModels.MlpInput(1)])); }
+                catch (Exception e) { error = $"{e.GetType().Name}: {e.Message}"; }
+                calls.Enqueue((started, clock.Elapsed, error));
+                if (error is not null) await Task.Delay(20);
+            }
+        })).ToArray();
+        await Task.Delay(1000);
+        var killedAt = clock.Elapsed;
+        await first.DisposeAsync();
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        stop.Cancel();
+        await Task.WhenAll(callers);
+
+        var inFlight = calls.Where(c => c.Started < killedAt && c.Ended > killedAt).ToList();
+        var slowest = inFlight.Select(c => c.Ended - killedAt).DefaultIfEmpty().Max();
+        var report = $"{inFlight.Count} calls in flight at the kill, the last ended {slowest.TotalMilliseconds:F0} ms after it; " +
+                     $"{calls.Count(c => c.Error is not null)} of {calls.Count} calls failed: {string.Join(" | ", calls.Where(c => c.Error is not null).Select(c => c.Error).Distinct().Take(3))}";
+        Assert.True(slowest < TimeSpan.FromSeconds(1), report);
+        // The surviving silo serves: calls made from 3 s after the kill on all succeed.
+        var late = calls.Where(c => c.Started > killedAt + TimeSpan.FromSeconds(3)).ToList();
+        Assert.True(late.Count > 100, report);
+        Assert.True(late.All(c => c.Error is null), report);
+        Assert.Equal(0, await second.TerminateAsync(TimeSpan.FromSeconds(30)));
     }
 
     public void Dispose()
