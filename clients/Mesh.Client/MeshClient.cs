@@ -58,16 +58,19 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
     /// Orleans leaves a call whose gateway connection closed waiting for its response timeout. A predict does not
     /// wait: when a gateway connection is lost it is sent again (twice at most) over the connections left, and without any
     /// it fails with <see cref="GatewayConnectionLostException"/> at once, which <see cref="MeshRegions"/> takes to
-    /// the next region.
+    /// the next region. For <see cref="MeshClientOptions.GatewayLossSettleTime"/> after a loss, an attempt without an
+    /// answer after <see cref="MeshClientOptions.SettlingAttemptTimeout"/> is sent again too: until membership
+    /// declares the dead silo dead, the survivors may still route a call to it.
     /// </remarks>
     public async Task<PredictResponse> PredictAsync(PredictRequest request)
     {
         for (var attempt = 0; ; attempt++)
         {
             var lost = gateways?.Lost ?? CancellationToken.None;
+            var bound = gateways?.AttemptTimeout ?? Timeout.InfiniteTimeSpan;
             try
             {
-                return await PredictOnceAsync(request).WaitAsync(lost);
+                return await PredictOnceAsync(request).WaitAsync(bound, lost);
             }
             catch (OperationCanceledException) when (lost.IsCancellationRequested)
             {
@@ -75,6 +78,12 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
                 // would queue behind them, so predicts start over with fresh coalescers.
                 if (Interlocked.Exchange(ref _coalescersLostAt, lost.GetHashCode()) != lost.GetHashCode()) _coalescers.Clear();
                 if (attempt >= 2 || gateways!.Connected == 0) throw new GatewayConnectionLostException();
+            }
+            catch (TimeoutException) when (bound != Timeout.InfiniteTimeSpan && attempt < 2)
+            {
+                // Settling after a lost gateway: this call was likely routed to the dead silo, where it would wait the
+                // whole response timeout. It goes again, and the coalescer that counts it as in flight is dropped.
+                _coalescers.TryRemove(request.Model, out _);
             }
             catch (OrleansMessageRejectionException) when (attempt < 2 && gateways is { Connected: > 0 })
             {
@@ -264,16 +273,33 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
 /// Hears from the Orleans client when a gateway connection is lost, and gives calls a token that is cancelled then,
 /// so they stop waiting for answers that will not come.
 /// </summary>
-public sealed class GatewayConnectionWatch : IClusterConnectionStatusObserver
+public sealed class GatewayConnectionWatch(TimeSpan settleTime, TimeSpan settlingAttemptTimeout, TimeProvider? clock = null) : IClusterConnectionStatusObserver
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private CancellationTokenSource _lost = new();
     private int _connected = -1;
+    private long _lostAt = long.MinValue;
+
+    public GatewayConnectionWatch() : this(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(1)) { }
 
     /// <summary>Cancelled when a gateway connection is lost after this was read.</summary>
     public CancellationToken Lost => Volatile.Read(ref _lost).Token;
 
     /// <summary>Gateways connected now, as last reported (-1 before any report).</summary>
     public int Connected => Volatile.Read(ref _connected);
+
+    /// <summary>
+    /// How long a predict attempt may wait now before it is sent again: bounded while the cluster settles after a
+    /// lost gateway, unbounded (the response timeout) otherwise.
+    /// </summary>
+    public TimeSpan AttemptTimeout
+    {
+        get
+        {
+            var lostAt = Volatile.Read(ref _lostAt);
+            return lostAt != long.MinValue && _clock.GetElapsedTime(lostAt) < settleTime ? settlingAttemptTimeout : Timeout.InfiniteTimeSpan;
+        }
+    }
 
     public void NotifyGatewayCountChanged(int currentNumberOfGateways, int previousNumberOfGateways, bool connectionRecovered)
     {
@@ -288,7 +314,11 @@ public sealed class GatewayConnectionWatch : IClusterConnectionStatusObserver
     }
 
     // The old source is cancelled, not disposed: calls may still hold its token.
-    private void Trip() => Interlocked.Exchange(ref _lost, new CancellationTokenSource()).Cancel();
+    private void Trip()
+    {
+        Volatile.Write(ref _lostAt, _clock.GetTimestamp());
+        Interlocked.Exchange(ref _lost, new CancellationTokenSource()).Cancel();
+    }
 }
 
 /// <summary>The gateway connection a call went over closed before its answer came; the call may or may not have run.</summary>

@@ -28,6 +28,9 @@ public static class MeshClientHostingExtensions
             });
             client.AddActivityPropagation();
             if (options.ResponseTimeout <= TimeSpan.Zero) throw new ArgumentException($"{MeshClientOptions.Section}:{nameof(MeshClientOptions.ResponseTimeout)} must be positive (was {options.ResponseTimeout})");
+            if (options.GatewayLossSettleTime < TimeSpan.Zero) throw new ArgumentException($"{MeshClientOptions.Section}:{nameof(MeshClientOptions.GatewayLossSettleTime)} must not be negative (was {options.GatewayLossSettleTime})");
+            if (options.SettlingAttemptTimeout <= TimeSpan.Zero || options.SettlingAttemptTimeout > options.ResponseTimeout)
+                throw new ArgumentException($"{MeshClientOptions.Section}:{nameof(MeshClientOptions.SettlingAttemptTimeout)} must be positive and at most {nameof(MeshClientOptions.ResponseTimeout)} ({options.ResponseTimeout}) (was {options.SettlingAttemptTimeout})");
             client.Configure<Orleans.Configuration.ClientMessagingOptions>(m => m.ResponseTimeout = options.ResponseTimeout);
             if (options.Tls.Enabled)
             {
@@ -58,7 +61,7 @@ public static class MeshClientHostingExtensions
                 return true;
             });
         });
-        builder.Services.AddSingleton<GatewayConnectionWatch>();
+        builder.Services.AddSingleton(_ => new GatewayConnectionWatch(options.GatewayLossSettleTime, options.SettlingAttemptTimeout));
         builder.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayConnectionWatch>());
         builder.Services.AddSingleton(sp => new MeshClient(sp.GetRequiredService<IClusterClient>(), options.ClientId, sp.GetRequiredService<GatewayConnectionWatch>()));
         return builder;

@@ -46,6 +46,15 @@ public sealed class MeshClientOptions
     /// </summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long after a gateway was lost the cluster counts as settling: the survivors still route some calls to
+    /// the dead silo until membership declares it dead, and such a call would wait the whole response timeout.
+    /// </summary>
+    public TimeSpan GatewayLossSettleTime { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>While settling, a predict attempt that has no answer by then is sent again (twice at most).</summary>
+    public TimeSpan SettlingAttemptTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Mutual TLS to the gateway; required when the silos have it on.</summary>
     public Security.MeshTlsOptions Tls { get; set; } = new();
 

@@ -348,6 +348,7 @@ public sealed class MeshRegions : IAsyncDisposable
                     o.ConnectTimeout = TimeSpan.FromSeconds(1);
                     // An answer later than a region's call timeout is not waited for anyway.
                     o.ResponseTimeout = _options.CallTimeout;
+                    if (o.SettlingAttemptTimeout > o.ResponseTimeout) o.SettlingAttemptTimeout = o.ResponseTimeout;
                     (o.ApiKey, o.Tls) = (_options.ApiKey, _options.Tls);
                 });
                 var host = builder.Build();

