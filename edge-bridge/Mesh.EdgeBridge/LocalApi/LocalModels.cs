@@ -12,33 +12,25 @@ using Microsoft.Extensions.Options;
 namespace Mesh.EdgeBridge.LocalApi;
 
 /// <summary>
-/// A model loaded on the device. Requests lease it while they run; a version swapped out is disposed only when
-/// its last request has finished, so a swap never fails a request in flight.
+/// A model loaded on the device. Requests lease its session while they run (<see cref="SharedSession"/>); a version
+/// swapped out is disposed only when its last request has finished, so a swap never fails a request in flight.
 /// </summary>
 public sealed class LocalModel(string name, int version, string sha256, string path, OnnxModelSession session)
 {
-    private int _leases = 1;   // the model table's own lease, given up when the version is swapped out
+    private readonly SharedSession _shared = new(session);
 
     public string Name { get; } = name;
     public int Version { get; } = version;
     public string Sha256 { get; } = sha256;
     public string Path { get; } = path;
-    public OnnxModelSession Session { get; } = session;
+    public OnnxModelSession Session => _shared.Session;
 
-    public bool TryAcquire()
-    {
-        while (true)
-        {
-            var leases = Volatile.Read(ref _leases);
-            if (leases == 0) return false;
-            if (Interlocked.CompareExchange(ref _leases, leases + 1, leases) == leases) return true;
-        }
-    }
+    public bool TryAcquire() => _shared.TryAcquire();
 
-    public void Release()
-    {
-        if (Interlocked.Decrement(ref _leases) == 0) Session.Dispose();
-    }
+    public void Release() => _shared.Release();
+
+    /// <summary>The model table lets go of this version (swapped out, or the bridge stopping).</summary>
+    public void Retire() => _shared.Retire();
 }
 
 /// <summary>
@@ -102,7 +94,7 @@ public sealed class LocalModels : IDisposable
             var temporary = _currentFile + ".tmp";
             File.WriteAllText(temporary, JsonSerializer.Serialize(installed, LocalApiJson.Default.DictionaryStringInstalledModel));
             File.Move(temporary, _currentFile, overwrite: true);
-            previous?.Release();
+            previous?.Retire();
         }
         _logger.LogInformation("Model {Model} now runs version {Version} (sha256 {Sha256})", next.Name, next.Version, next.Sha256);
     }
@@ -135,6 +127,6 @@ public sealed class LocalModels : IDisposable
 
     public void Dispose()
     {
-        foreach (var model in _models.Values) model.Release();
+        foreach (var model in _models.Values) model.Retire();
     }
 }

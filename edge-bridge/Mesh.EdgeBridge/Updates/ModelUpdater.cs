@@ -108,7 +108,7 @@ public sealed class ModelUpdater(
         }
         catch
         {
-            next.Release();
+            next.Retire();
             throw;
         }
         models.Swap(next);

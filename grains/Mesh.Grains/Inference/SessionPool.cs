@@ -73,15 +73,17 @@ public sealed class SessionPool(
                 entry.Pinned = policy.MinWarm > 0;
                 if (entry.Loading is null)
                 {
-                    entry.Loading = LoadAsync(version, policy.WarmupOnLoad);
+                    entry.Loading = LoadSharedAsync(version, policy.WarmupOnLoad);
                     coldStart = true;
                 }
             }
 
             try
             {
-                var session = await entry.Loading;
-                return new SessionLease(this, entry, session, coldStart);
+                var shared = await entry.Loading;
+                // The entry counted this call before the await, so the sweeper has not retired the session.
+                if (!shared.TryAcquire()) throw new InvalidOperationException($"the session of {version.Model} version {version.Version} was retired under a counted call");
+                return new SessionLease(this, entry, shared, coldStart);
             }
             catch
             {
@@ -99,6 +101,8 @@ public sealed class SessionPool(
             }
         }
     }
+
+    private async Task<SharedSession> LoadSharedAsync(ModelVersionInfo version, bool warmup) => new(await LoadAsync(version, warmup));
 
     private async Task<OnnxModelSession> LoadAsync(ModelVersionInfo version, bool warmup)
     {
@@ -218,7 +222,7 @@ public sealed class SessionPool(
                     continue;
                 entry.Evicted = true;
                 _entries.TryRemove(new KeyValuePair<(string, int), Entry>(key, entry));
-                entry.Loading!.Result.Dispose();
+                entry.Loading!.Result.Retire();
             }
             metrics.SessionUnloaded(key.Model, key.Version);
             Unloaded?.Invoke(key.Model, key.Version);
@@ -250,7 +254,7 @@ public sealed class SessionPool(
                 entry.Evicted = true;
                 if (entry.IsLoaded)
                 {
-                    entry.Loading!.Result.Dispose();
+                    entry.Loading!.Result.Retire();
                     metrics.SessionUnloaded(key.Model, key.Version);
                 }
             }
@@ -261,7 +265,7 @@ public sealed class SessionPool(
 
     internal sealed class Entry
     {
-        public Task<OnnxModelSession>? Loading;
+        public Task<SharedSession>? Loading;
         public int InFlight;
         public long LastUsed;
         public bool Evicted;
@@ -275,17 +279,23 @@ public sealed class SessionPool(
     {
         private readonly SessionPool _pool;
         private readonly Entry _entry;
+        private readonly SharedSession _shared;
 
-        internal SessionLease(SessionPool pool, Entry entry, OnnxModelSession session, bool coldStart)
+        internal SessionLease(SessionPool pool, Entry entry, SharedSession shared, bool coldStart)
         {
             _pool = pool;
             _entry = entry;
-            Session = session;
+            _shared = shared;
             ColdStart = coldStart;
         }
 
-        public OnnxModelSession Session { get; }
+        public OnnxModelSession Session => _shared.Session;
         public bool ColdStart { get; }
-        public void Dispose() => _pool.Release(_entry);
+
+        public void Dispose()
+        {
+            _pool.Release(_entry);
+            _shared.Release();
+        }
     }
 }
