@@ -92,8 +92,18 @@ public sealed class EdgeBridgeOptions
     /// <summary>Folder of the outbox database.</summary>
     public string DataDirectory { get; set; } = "edge-data";
 
-    /// <summary>Loopback port of the local API (Open Inference Protocol JSON); 0 picks a free one.</summary>
+    /// <summary>
+    /// Loopback port of the local API (Open Inference Protocol JSON); 0 picks a free one, -1 turns TCP off (then
+    /// <see cref="LocalSocket"/> must be set).
+    /// </summary>
     public int HttpPort { get; set; } = 8100;
+
+    /// <summary>
+    /// Path of a Unix domain socket that also serves the local API: no TCP stack on the way and nothing on the
+    /// network. The socket file is made readable and writable by the bridge's user and group only (mode 0660), so
+    /// who may call is whoever is in that group.
+    /// </summary>
+    public string? LocalSocket { get; set; }
 
     /// <summary>Also answer JSON lines on stdin (one infer request per line, with "model") on stdout.</summary>
     public bool JsonLines { get; set; }
@@ -131,7 +141,12 @@ public sealed class EdgeBridgeOptions
             yield return $"{Section}:{nameof(ArtifactPublicKey)}: no file at '{ArtifactPublicKey}'";
         if (!string.IsNullOrEmpty(OtlpEndpoint) && !(Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"))
             yield return $"{Section}:{nameof(OtlpEndpoint)} must be an http:// or https:// URI, e.g. http://collector:4317 (was '{OtlpEndpoint}')";
-        if (HttpPort is < 0 or > 65535) yield return $"{Section}:{nameof(HttpPort)} must be a port from 0 to 65535 (was {HttpPort})";
+        if (HttpPort is < -1 or > 65535) yield return $"{Section}:{nameof(HttpPort)} must be a port from 0 to 65535, or -1 for none (was {HttpPort})";
+        if (HttpPort == -1 && string.IsNullOrWhiteSpace(LocalSocket))
+            yield return $"{Section}:{nameof(HttpPort)} is -1 (no TCP), so {Section}:{nameof(LocalSocket)} must name the Unix socket to serve on";
+        // sockaddr_un holds 108 bytes with the terminating zero.
+        if (!string.IsNullOrWhiteSpace(LocalSocket) && System.Text.Encoding.UTF8.GetByteCount(System.IO.Path.GetFullPath(LocalSocket)) > 107)
+            yield return $"{Section}:{nameof(LocalSocket)} must be at most 107 bytes as a full path (was '{System.IO.Path.GetFullPath(LocalSocket)}')";
         for (var i = 0; i < Models.Count; i++)
         {
             if (string.IsNullOrWhiteSpace(Models[i].Name)) yield return $"{Section}:Models:{i}:Name must not be empty";

@@ -22,7 +22,18 @@ public static class EdgeBridgeHosting
         builder.AddEdgeTracing(options);
 
         // Loopback only: the local API is for the device's own sensors and apps.
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.HttpPort));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            if (options.HttpPort >= 0) kestrel.Listen(IPAddress.Loopback, options.HttpPort);
+            if (!string.IsNullOrWhiteSpace(options.LocalSocket))
+            {
+                var socket = System.IO.Path.GetFullPath(options.LocalSocket);
+                Directory.CreateDirectory(System.IO.Path.GetDirectoryName(socket)!);
+                // A socket file left by a bridge that was killed would refuse the bind.
+                File.Delete(socket);
+                kestrel.ListenUnixSocket(socket);
+            }
+        });
         // stdout carries JSON lines answers when they are on; logs go to stderr then.
         builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = options.JsonLines ? LogLevel.Trace : LogLevel.Error);
 
@@ -49,6 +60,8 @@ public static class EdgeBridgeHosting
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var options = app.Services.GetRequiredService<IOptions<EdgeBridgeOptions>>().Value;
+            if (!string.IsNullOrWhiteSpace(options.LocalSocket) && !OperatingSystem.IsWindows())
+                File.SetUnixFileMode(options.LocalSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
             var outbox = app.Services.GetRequiredService<ResultOutbox>();
             // Loading the models here, not on the first predict: a model that does not load stops the bridge at start.
             var models = app.Services.GetRequiredService<LocalModels>();

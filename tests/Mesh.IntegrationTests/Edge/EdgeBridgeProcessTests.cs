@@ -154,6 +154,51 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         await WaitForDeviceAsync("cam-1", "sync.batch_size = 7", TimeSpan.FromSeconds(30));
     }
 
+    [Fact, System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_local_api_on_a_unix_socket_answers_with_no_tcp_port_and_only_the_owner_and_group_may_connect()
+    {
+        var data = Path.Combine(_root, "cam-uds");
+        Directory.CreateDirectory(data);
+        var socket = Path.Combine(data, "edge.sock");
+        // A socket file left behind by a killed bridge does not stop the next one.
+        await File.WriteAllTextAsync(socket, "stale");
+        await using var bridge = await StartBridgeAsync("cam-uds", null, data, new() { ["Mesh__Edge__HttpPort"] = "-1", ["Mesh__Edge__LocalSocket"] = socket });
+        Assert.Contains($"http://unix:{socket}", bridge.Process.Stderr);
+        Assert.DoesNotContain("http://127.0.0.1", bridge.Process.Stderr);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(socket));
+
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, cancellation) =>
+            {
+                var unix = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                await unix.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket), cancellation);
+                return new System.Net.Sockets.NetworkStream(unix, ownsSocket: true);
+            },
+        }) { BaseAddress = new Uri("http://edge/") };
+        var body = $$"""{"inputs":[{"name":"input","shape":[1,64],"datatype":"FP32","data":[{{string.Join(",", Enumerable.Repeat("0.5", 64))}}]}]}""";
+        for (var i = 1; i <= 2; i++)
+        {
+            using var answer = await http.PostAsync("v2/models/mlp/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+            Assert.Equal(i.ToString(), answer.Headers.GetValues("Mesh-Result-Sequence").Single());
+            Assert.Equal(10, JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("outputs")[0].GetProperty("data").GetArrayLength());
+        }
+        using var bad = await http.PostAsync("v2/models/mlp/infer", new StringContent("""{"inputs":[{"name":"input","shape":[1,63],"datatype":"FP32","data":[0]}]}"""));
+        Assert.Equal(400, (int)bad.StatusCode);
+        var status = JsonDocument.Parse(await http.GetStringAsync("v2/edge/status")).RootElement;
+        Assert.Equal(2, status.GetProperty("last_sequence").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_bridge_with_no_tcp_port_and_no_socket_stops_at_start_and_names_the_setting()
+    {
+        var environment = MeshProcess.EdgeBridgeSettings("cam-none", Path.Combine(_root, "cam-none"), -1);
+        await using var process = MeshProcess.Start(MeshProcess.BuiltAssembly("edge-bridge/Mesh.EdgeBridge", "mesh-edge.dll"), [], environment);
+        Assert.NotEqual(0, await process.WaitForExitAsync(StartTimeout));
+        Assert.Contains("Mesh:Edge:HttpPort is -1 (no TCP), so Mesh:Edge:LocalSocket must name the Unix socket to serve on", process.Stdout + process.Stderr);
+    }
+
     [Fact]
     public async Task A_bridge_with_a_wrong_token_syncs_nothing_and_says_why()
     {
