@@ -28,6 +28,9 @@ public sealed class ResultOutbox : IAsyncDisposable
     private readonly ILogger<ResultOutbox> _logger;
     private readonly TimeProvider _clock;
     private readonly SqliteConnection _writer;
+    // Prepared once on the writer connection and reused by every commit: SQLite compiles their SQL one time.
+    private readonly SqliteCommand _insert;
+    private readonly SqliteCommand _setMeta;
     private readonly SemaphoreSlim _write = new(1, 1);
     private readonly Channel<(DeviceResult Result, TaskCompletionSource<long> Done)> _incoming =
         Channel.CreateUnbounded<(DeviceResult, TaskCompletionSource<long>)>(new UnboundedChannelOptions { SingleReader = true });
@@ -56,6 +59,15 @@ public sealed class ResultOutbox : IAsyncDisposable
         // Read back from SQLite (read once: the writer connection belongs to the commit loop from here on).
         Synchronous = Scalar(_writer, "PRAGMA synchronous") switch { 2 => "FULL", 1 => "NORMAL", var other => other.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         _lostTotal = Scalar(_writer, "SELECT value FROM meta WHERE key = 'lost_total'");
+        _insert = _writer.CreateCommand();
+        _insert.CommandText = "INSERT INTO results(seq, at_ms, body) VALUES ($seq, $at, $body)";
+        _insert.Parameters.Add("$seq", SqliteType.Integer);
+        _insert.Parameters.Add("$at", SqliteType.Integer);
+        _insert.Parameters.Add("$body", SqliteType.Text);
+        _setMeta = _writer.CreateCommand();
+        _setMeta.CommandText = "INSERT INTO meta(key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        _setMeta.Parameters.Add("$key", SqliteType.Text);
+        _setMeta.Parameters.Add("$value", SqliteType.Integer);
         _committing = Task.Run(CommitLoopAsync);
     }
 
@@ -110,24 +122,18 @@ public sealed class ResultOutbox : IAsyncDisposable
         {
             using var transaction = _writer.BeginTransaction();
             var sequences = new long[results.Count];
-            using (var insert = _writer.CreateCommand())
+            _insert.Transaction = transaction;
+            var (seq, at, body) = (_insert.Parameters[0], _insert.Parameters[1], _insert.Parameters[2]);
+            var next = _lastSequence;
+            for (var i = 0; i < results.Count; i++)
             {
-                insert.Transaction = transaction;
-                insert.CommandText = "INSERT INTO results(seq, at_ms, body) VALUES ($seq, $at, $body)";
-                var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
-                var at = insert.Parameters.Add("$at", SqliteType.Integer);
-                var body = insert.Parameters.Add("$body", SqliteType.Text);
-                var next = _lastSequence;
-                for (var i = 0; i < results.Count; i++)
-                {
-                    sequences[i] = ++next;
-                    seq.Value = next;
-                    at.Value = results[i].At.ToUnixTimeMilliseconds();
-                    body.Value = JsonSerializer.Serialize(results[i] with { Sequence = next }, OutboxJson.Default.DeviceResult);
-                    insert.ExecuteNonQuery();
-                }
-                SetMeta(transaction, "last_seq", next);
+                sequences[i] = ++next;
+                seq.Value = next;
+                at.Value = results[i].At.ToUnixTimeMilliseconds();
+                body.Value = JsonSerializer.Serialize(results[i] with { Sequence = next }, OutboxJson.Default.DeviceResult);
+                _insert.ExecuteNonQuery();
             }
+            SetMeta(transaction, "last_seq", next);
             var dropped = DropOverflow(transaction, Depth + results.Count);
             transaction.Commit();
             Interlocked.Exchange(ref _lastSequence, sequences[^1]);
@@ -234,8 +240,12 @@ public sealed class ResultOutbox : IAsyncDisposable
         return connection;
     }
 
-    private void SetMeta(SqliteTransaction transaction, string key, long value) =>
-        Execute(_writer, $"INSERT INTO meta(key, value) VALUES ('{key}', {value}) ON CONFLICT(key) DO UPDATE SET value = excluded.value", transaction);
+    private void SetMeta(SqliteTransaction transaction, string key, long value)
+    {
+        _setMeta.Transaction = transaction;
+        (_setMeta.Parameters[0].Value, _setMeta.Parameters[1].Value) = (key, value);
+        _setMeta.ExecuteNonQuery();
+    }
 
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
@@ -257,6 +267,8 @@ public sealed class ResultOutbox : IAsyncDisposable
     {
         _incoming.Writer.TryComplete();
         await _committing;
+        _insert.Dispose();
+        _setMeta.Dispose();
         _writer.Dispose();
     }
 }
