@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.EdgeBridge.Configuration;
@@ -113,7 +115,7 @@ public static class EdgeBenchmark
 
         // Durability=Normal (no fsync per commit; a power cut may lose the last results) on an empty outbox: the
         // lone caller over TCP and over the Unix socket, and the memory of a bridge with just the MLP loaded.
-        double normalP50, socketP50, emptyIdleMiB, emptyLoadedMiB;
+        double normalP50, socketP50, liveP50, emptyIdleMiB, emptyLoadedMiB;
         port = ChildProcess.FreePort();
         var normal = Bridge(online: false, port);
         var normalData = Path.Combine(root, "bridge-normal");
@@ -135,6 +137,7 @@ public static class EdgeBenchmark
             emptyIdleMiB = bridge.ResidentMiB();
             normalP50 = await LoneCallerP50Async(client, body, level);
             socketP50 = await LoneCallerP50Async(overSocket, body, level);
+            liveP50 = await LoneGetP50Async(client, "v2/health/live", level);
             var loadClock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
             {
@@ -166,6 +169,9 @@ public static class EdgeBenchmark
             coldStarts.Add(clock.Elapsed.TotalMilliseconds);
         }
         var fsyncP50 = FsyncP50(root);
+        // Where a local predict's time goes: the outbox append alone, through the bridge's outbox class.
+        var appendFullP50 = await OutboxLoneAppendP50Async(Path.Combine(root, "append-full"), OutboxDurability.Full, level);
+        var appendNormalP50 = await OutboxLoneAppendP50Async(Path.Combine(root, "append-normal"), OutboxDurability.Normal, level);
 
         // Online: the whole outbox drains to the silo; results per second until it is empty (bounded).
         double drainRate;
@@ -203,6 +209,10 @@ public static class EdgeBenchmark
         report.AppendLine($"| the same with Mesh:Edge:Outbox:Durability=Normal, HTTP over TCP | {normalP50:F0} us; overhead {normalP50 - rawP50:F0} us | overhead at most 150 us |");
         report.AppendLine($"| the same over the Unix socket (Mesh:Edge:LocalSocket) | {socketP50:F0} us; overhead {socketP50 - rawP50:F0} us | overhead at most 100 us |");
         report.AppendLine($"| cold start, exec until the local API answers, {ColdStarts} starts | {Mmm(coldStarts)} ms | under 150 ms |");
+        report.AppendLine($"| where the time goes: a bare GET /v2/health/live to the bridge (Kestrel and the client, no model, no outbox) | {liveP50:F0} us | |");
+        report.AppendLine($"| where the time goes: one outbox append alone, lone caller, Full / Normal | {appendFullP50:F0} / {appendNormalP50:F0} us | |");
+        var parts = RequestParts(level);
+        report.AppendLine($"| where the time goes, in process, per predict: request JSON read / response JSON write / input digest / drift statistics | {parts.Read:F1} / {parts.Write:F1} / {parts.Digest:F1} / {parts.Drift:F1} us | |");
         report.AppendLine($"| outbox fill through the bridge's outbox class, concurrent appends | {fillRate:F0} results/s | |");
         report.AppendLine();
         Console.WriteLine(report);
@@ -276,6 +286,60 @@ public static class EdgeBenchmark
         {
             var one = Stopwatch.StartNew();
             (await client.PostAsync("v2/models/mlp/infer", new StringContent(body))).EnsureSuccessStatusCode();
+            latencies.Add(one.Elapsed.TotalMicroseconds);
+        }
+        return Percentile(latencies, 0.5);
+    }
+
+    // The bridge's own steps of a local predict, each timed alone on the sample request (mean of a bounded loop).
+    private static (double Read, double Write, double Digest, double Drift) RequestParts(TimeSpan level)
+    {
+        var body = Encoding.UTF8.GetBytes(SampleBody);
+        var (request, _) = InferenceJson.ReadRequest("mlp", null, body, ReadOnlyMemory<byte>.Empty);
+        var response = new PredictResponse("mlp", 1, [NamedTensor.Create(MlpModel.OutputName, [1, 10], new float[10])], false, "edge:bench");
+        var drift = new Mesh.EdgeBridge.Drift.DriftStatistics();
+        double Mean(Action step)
+        {
+            for (var i = 0; i < 1000; i++) step();
+            var count = 0;
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < level / 4 && count < 5_000_000)
+            {
+                step();
+                count++;
+            }
+            return clock.Elapsed.TotalMicroseconds / count;
+        }
+        return (Mean(() => InferenceJson.ReadRequest("mlp", null, body, ReadOnlyMemory<byte>.Empty)),
+            Mean(() => InferenceJson.WriteResponse(response, InferOptions.Default)),
+            Mean(() => DeviceSyncJson.InputDigest(request.Inputs)),
+            Mean(() => drift.Observe("mlp", request.Inputs)));
+    }
+
+    private static async Task<double> LoneGetP50Async(HttpClient client, string path, TimeSpan level)
+    {
+        var latencies = new List<double>();
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed < level)
+        {
+            var one = Stopwatch.StartNew();
+            (await client.GetAsync(path)).EnsureSuccessStatusCode();
+            latencies.Add(one.Elapsed.TotalMicroseconds);
+        }
+        return Percentile(latencies, 0.5);
+    }
+
+    private static async Task<double> OutboxLoneAppendP50Async(string data, OutboxDurability durability, TimeSpan level)
+    {
+        var options = Options.Create(new EdgeBridgeOptions { DeviceId = "bench-edge", DataDirectory = data, Outbox = new OutboxOptions { Durability = durability } });
+        await using var outbox = new ResultOutbox(options, NullLogger<ResultOutbox>.Instance);
+        var outputs = new[] { NamedTensor.Create(MlpModel.OutputName, [1, 10], new float[10]) };
+        var latencies = new List<double>();
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed < level)
+        {
+            var one = Stopwatch.StartNew();
+            await outbox.AppendAsync(new DeviceResult(0, "mlp", 1, DateTimeOffset.UtcNow, "edge", null, outputs));
             latencies.Add(one.Elapsed.TotalMicroseconds);
         }
         return Percentile(latencies, 0.5);
