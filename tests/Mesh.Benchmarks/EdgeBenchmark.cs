@@ -208,7 +208,7 @@ public static class EdgeBenchmark
         report.AppendLine($"| local predict p50 over HTTP, one caller, Durability=Full (result fsynced before the answer) | {bridgeP50:F0} us; raw ONNX Runtime {rawP50:F0} us; overhead {bridgeP50 - rawP50:F0} us | at most fsync p50 ({fsyncP50:F0} us) + 150 us |");
         report.AppendLine($"| the same with Mesh:Edge:Outbox:Durability=Normal, HTTP over TCP | {normalP50:F0} us; overhead {normalP50 - rawP50:F0} us | overhead at most 150 us |");
         report.AppendLine($"| the same over the Unix socket (Mesh:Edge:LocalSocket) | {socketP50:F0} us; overhead {socketP50 - rawP50:F0} us | overhead at most 100 us |");
-        report.AppendLine($"| cold start, exec until the local API answers, {ColdStarts} starts | {Mmm(coldStarts)} ms | under 150 ms |");
+        report.AppendLine($"| cold start, exec until the local API answers, {ColdStarts} starts | {Spread.MinMedianMax(coldStarts)} ms | under 150 ms |");
         report.AppendLine($"| where the time goes: a bare GET /v2/health/live to the bridge (Kestrel and the client, no model, no outbox) | {liveP50:F0} us | |");
         report.AppendLine($"| where the time goes: one outbox append alone, lone caller, Full / Normal | {appendFullP50:F0} / {appendNormalP50:F0} us | |");
         var parts = RequestParts(level);
@@ -240,12 +240,6 @@ public static class EdgeBenchmark
     }
 
     private const int ColdStarts = 5;
-
-    private static string Mmm(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return $"{sorted[0]:F0} / {sorted[sorted.Length / 2]:F0} / {sorted[^1]:F0}";
-    }
 
     private static HttpClient UnixSocketClient(string socket) => new(new SocketsHttpHandler
     {

@@ -128,11 +128,11 @@ public static class RegionsBenchmark
         report.AppendLine();
         report.AppendLine("| what | measured | target |");
         report.AppendLine("| --- | --- | --- |");
-        report.AppendLine($"| replication lag, east write visible in west, {Mmm(lag100.Select(r => r.Rate))} writes/s for {duration.TotalSeconds:F0} s, {LagRuns} runs | p50 {Mmm(lag100.Select(r => P(r.Lags, 0.5)))} ms, p99 {Mmm(lag100.Select(r => P(r.Lags, 0.99)))} ms, max {Mmm(lag100.Select(r => P(r.Lags, 1)))} ms ({lag100.Sum(r => r.Lags.Length)} of {lag100.Sum(r => r.Writes)} seen) | p99 under 100 ms at 100 writes/s |");
-        report.AppendLine($"| the same at {Mmm(lag1000.Select(r => r.Rate))} writes/s (asked: {10 * WritesPerSecond}) | p50 {Mmm(lag1000.Select(r => P(r.Lags, 0.5)))} ms, p99 {Mmm(lag1000.Select(r => P(r.Lags, 0.99)))} ms, max {Mmm(lag1000.Select(r => P(r.Lags, 1)))} ms ({lag1000.Sum(r => r.Lags.Length)} of {lag1000.Sum(r => r.Writes)} seen) | p99 under 1 s at 1,000 writes/s |");
-        report.AppendLine($"| east SIGKILLed under {Callers} callers, {Kills} kills: first predict answered by west after the kill | {Mmm(firstAnswer)} ms | under 250 ms in every run |");
-        report.AppendLine($"| longest time without any answer in the {AfterKill.TotalSeconds:F0} s after each kill | {Mmm(longestGap)} ms | under 1 s |");
-        report.AppendLine($"| slowest predict in those {AfterKill.TotalSeconds:F0} s | {Mmm(slowest)} ms | hedge delay ({Hedge.TotalMilliseconds:F0} ms) + west's p99 ({Mmm(westP99)} ms) |");
+        report.AppendLine($"| replication lag, east write visible in west, {Spread.MinMedianMax(lag100.Select(r => r.Rate))} writes/s for {duration.TotalSeconds:F0} s, {LagRuns} runs | p50 {Spread.MinMedianMax(lag100.Select(r => P(r.Lags, 0.5)))} ms, p99 {Spread.MinMedianMax(lag100.Select(r => P(r.Lags, 0.99)))} ms, max {Spread.MinMedianMax(lag100.Select(r => P(r.Lags, 1)))} ms ({lag100.Sum(r => r.Lags.Length)} of {lag100.Sum(r => r.Writes)} seen) | p99 under 100 ms at 100 writes/s |");
+        report.AppendLine($"| the same at {Spread.MinMedianMax(lag1000.Select(r => r.Rate))} writes/s (asked: {10 * WritesPerSecond}) | p50 {Spread.MinMedianMax(lag1000.Select(r => P(r.Lags, 0.5)))} ms, p99 {Spread.MinMedianMax(lag1000.Select(r => P(r.Lags, 0.99)))} ms, max {Spread.MinMedianMax(lag1000.Select(r => P(r.Lags, 1)))} ms ({lag1000.Sum(r => r.Lags.Length)} of {lag1000.Sum(r => r.Writes)} seen) | p99 under 1 s at 1,000 writes/s |");
+        report.AppendLine($"| east SIGKILLed under {Callers} callers, {Kills} kills: first predict answered by west after the kill | {Spread.MinMedianMax(firstAnswer)} ms | under 250 ms in every run |");
+        report.AppendLine($"| longest time without any answer in the {AfterKill.TotalSeconds:F0} s after each kill | {Spread.MinMedianMax(longestGap)} ms | under 1 s |");
+        report.AppendLine($"| slowest predict in those {AfterKill.TotalSeconds:F0} s | {Spread.MinMedianMax(slowest)} ms | hedge delay ({Hedge.TotalMilliseconds:F0} ms) + west's p99 ({Spread.MinMedianMax(westP99)} ms) |");
         report.AppendLine($"| predicts that failed in all regions | {failed} of {served.Count + failed} | 0 |");
         report.AppendLine();
         report.AppendLine("Kill by kill, in order (first answer by west / longest gap / slowest predict, ms): " +
@@ -144,12 +144,6 @@ public static class RegionsBenchmark
         report.AppendLine();
         Console.WriteLine(report);
         return report.ToString();
-    }
-
-    private static string Mmm(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return $"{sorted[0]:F0} / {sorted[sorted.Length / 2]:F0} / {sorted[^1]:F0}";
     }
 
     // Writes: policy changes, each with its own queue size, at a fixed rate (as fast as they go, if slower), spread
