@@ -73,12 +73,18 @@ public sealed class SqliteGrainStorage : IGrainStorage
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var data = _serializer.Serialize(grainState.State).ToArray();
+        await OneWriterAsync(() => WriteLockedAsync(stateName, grainId, grainState, data));
+    }
+
+    // Writes of this file go one at a time in this process (SqliteFiles.WriteGate); reads do not wait (WAL).
+    private async Task OneWriterAsync(Func<Task> write)
+    {
         await _initialized.Value;
         var gate = SqliteFiles.WriteGate(_connectionString);
         await gate.WaitAsync();
         try
         {
-            await WriteLockedAsync(stateName, grainId, grainState, data);
+            await write();
         }
         finally
         {
@@ -120,7 +126,10 @@ public sealed class SqliteGrainStorage : IGrainStorage
         grainState.RecordExists = true;
     }
 
-    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        OneWriterAsync(() => ClearLockedAsync(stateName, grainId, grainState));
+
+    private async Task ClearLockedAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
