@@ -5,8 +5,8 @@ using Mesh.Abstractions.Grains;
 namespace Mesh.EdgeBridge.Outbox;
 
 /// <summary>
-/// How a result is stored in the outbox: JSON written by generated code, so the trimmed bridge (publish profiles
-/// linux-x64, linux-arm64) keeps what it needs without reflection.
+/// How outboxes of schema 1 stored a result (the JSON of its record), read only to rewrite such rows into the
+/// sync form (see ResultOutbox). Generated code, so the trimmed bridge needs no reflection for it.
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeviceResult))]

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using System.Text.Json;
 using Mesh.Abstractions.Grains;
+using Mesh.Abstractions.Protocol;
 using Mesh.EdgeBridge.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -11,8 +12,15 @@ namespace Mesh.EdgeBridge.Outbox;
 public sealed class OutboxFullException(long depth, long max)
     : Exception($"the outbox holds {depth} unsynced results, its limit (Mesh:Edge:Outbox:MaxResults = {max}); the overflow policy Refuse turns predicts away until sync makes room");
 
-/// <summary>A result waiting in the outbox, as the sync reads it.</summary>
-public sealed record PendingResult(long Sequence, DeviceResult Result);
+/// <summary>
+/// A result waiting in the outbox, as the sync reads it: its row is already in the sync batch's form
+/// (<see cref="DeviceSyncJson.WriteResult"/>), so sending it copies bytes and converts nothing.
+/// </summary>
+public sealed record PendingResult(long Sequence, string? TraceParent, ReadOnlyMemory<byte> Row)
+{
+    /// <summary>The result the row holds (for checks and tools; the sync never needs it).</summary>
+    public DeviceResult Decode() => DeviceSyncJson.ReadResult(Row);
+}
 
 /// <summary>
 /// Every result the device produced, kept in SQLite until the mesh has it. A result is committed (WAL,
@@ -49,10 +57,11 @@ public sealed class ResultOutbox : IAsyncDisposable
         _writer = Open();
         Execute(_writer, """
             PRAGMA journal_mode=WAL;
-            CREATE TABLE IF NOT EXISTS results(seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, body TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS results(seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, body BLOB NOT NULL, traceparent TEXT);
             CREATE TABLE IF NOT EXISTS lost(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL, reason TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             """);
+        UpgradeRows();
         // The last number ever given: kept in meta, because synced rows are deleted and MAX(seq) would go back.
         _lastSequence = Math.Max(Scalar(_writer, "SELECT value FROM meta WHERE key = 'last_seq'"), Scalar(_writer, "SELECT MAX(seq) FROM results"));
         _depth = Scalar(_writer, "SELECT COUNT(*) FROM results");
@@ -60,10 +69,11 @@ public sealed class ResultOutbox : IAsyncDisposable
         Synchronous = Scalar(_writer, "PRAGMA synchronous") switch { 2 => "FULL", 1 => "NORMAL", var other => other.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         _lostTotal = Scalar(_writer, "SELECT value FROM meta WHERE key = 'lost_total'");
         _insert = _writer.CreateCommand();
-        _insert.CommandText = "INSERT INTO results(seq, at_ms, body) VALUES ($seq, $at, $body)";
+        _insert.CommandText = "INSERT INTO results(seq, at_ms, body, traceparent) VALUES ($seq, $at, $body, $trace)";
         _insert.Parameters.Add("$seq", SqliteType.Integer);
         _insert.Parameters.Add("$at", SqliteType.Integer);
-        _insert.Parameters.Add("$body", SqliteType.Text);
+        _insert.Parameters.Add("$body", SqliteType.Blob);
+        _insert.Parameters.Add("$trace", SqliteType.Text);
         _setMeta = _writer.CreateCommand();
         _setMeta.CommandText = "INSERT INTO meta(key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
         _setMeta.Parameters.Add("$key", SqliteType.Text);
@@ -123,14 +133,15 @@ public sealed class ResultOutbox : IAsyncDisposable
             using var transaction = _writer.BeginTransaction();
             var sequences = new long[results.Count];
             _insert.Transaction = transaction;
-            var (seq, at, body) = (_insert.Parameters[0], _insert.Parameters[1], _insert.Parameters[2]);
+            var (seq, at, body, trace) = (_insert.Parameters[0], _insert.Parameters[1], _insert.Parameters[2], _insert.Parameters[3]);
             var next = _lastSequence;
             for (var i = 0; i < results.Count; i++)
             {
                 sequences[i] = ++next;
                 seq.Value = next;
                 at.Value = results[i].At.ToUnixTimeMilliseconds();
-                body.Value = JsonSerializer.Serialize(results[i] with { Sequence = next }, OutboxJson.Default.DeviceResult);
+                body.Value = DeviceSyncJson.WriteResult(results[i] with { Sequence = next });
+                trace.Value = (object?)results[i].TraceParent ?? DBNull.Value;
                 _insert.ExecuteNonQuery();
             }
             SetMeta(transaction, "last_seq", next);
@@ -195,10 +206,10 @@ public sealed class ResultOutbox : IAsyncDisposable
         var results = new List<PendingResult>(limit);
         using (var command = reader.CreateCommand())
         {
-            command.CommandText = $"SELECT seq, body FROM results ORDER BY seq LIMIT {limit}";
+            command.CommandText = $"SELECT seq, body, traceparent FROM results ORDER BY seq LIMIT {limit}";
             using var rows = command.ExecuteReader();
             while (rows.Read())
-                results.Add(new PendingResult(rows.GetInt64(0), JsonSerializer.Deserialize(rows.GetString(1), OutboxJson.Default.DeviceResult)!));
+                results.Add(new PendingResult(rows.GetInt64(0), rows.IsDBNull(2) ? null : rows.GetString(2), (byte[])rows.GetValue(1)));
         }
         var lost = new List<LostResults>();
         using (var command = reader.CreateCommand())
@@ -228,6 +239,48 @@ public sealed class ResultOutbox : IAsyncDisposable
         {
             _write.Release();
         }
+    }
+
+    // Schema 1 (user_version 0) kept each result as the JSON of its record. Rows left unsynced by a bridge of
+    // that version are rewritten once, in one transaction, into the sync form that schema 2 keeps.
+    private const long RowSchema = 2;
+
+    private void UpgradeRows()
+    {
+        if (Scalar(_writer, "PRAGMA user_version") >= RowSchema) return;
+        using var transaction = _writer.BeginTransaction();
+        var columns = new List<string>();
+        using (var info = _writer.CreateCommand())
+        {
+            info.Transaction = transaction;
+            info.CommandText = "SELECT name FROM pragma_table_info('results')";
+            using var reader = info.ExecuteReader();
+            while (reader.Read()) columns.Add(reader.GetString(0));
+        }
+        if (!columns.Contains("traceparent")) Execute(_writer, "ALTER TABLE results ADD COLUMN traceparent TEXT", transaction);
+        var old = new List<(long Seq, string Body)>();
+        using (var read = _writer.CreateCommand())
+        {
+            read.Transaction = transaction;
+            read.CommandText = "SELECT seq, body FROM results WHERE typeof(body) = 'text' ORDER BY seq";
+            using var reader = read.ExecuteReader();
+            while (reader.Read()) old.Add((reader.GetInt64(0), reader.GetString(1)));
+        }
+        using (var update = _writer.CreateCommand())
+        {
+            update.Transaction = transaction;
+            update.CommandText = "UPDATE results SET body = $body, traceparent = $trace WHERE seq = $seq";
+            var (seq, body, trace) = (update.Parameters.Add("$seq", SqliteType.Integer), update.Parameters.Add("$body", SqliteType.Blob), update.Parameters.Add("$trace", SqliteType.Text));
+            foreach (var (number, json) in old)
+            {
+                var result = JsonSerializer.Deserialize(json, OutboxJson.Default.DeviceResult)!;
+                (seq.Value, body.Value, trace.Value) = (number, DeviceSyncJson.WriteResult(result with { Sequence = number }), (object?)result.TraceParent ?? DBNull.Value);
+                update.ExecuteNonQuery();
+            }
+        }
+        Execute(_writer, $"PRAGMA user_version = {RowSchema}", transaction);
+        transaction.Commit();
+        if (old.Count > 0) _logger.LogInformation("Outbox rows of the previous format rewritten: {Count}", old.Count);
     }
 
     private SqliteConnection Open()

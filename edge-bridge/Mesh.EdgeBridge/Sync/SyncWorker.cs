@@ -87,12 +87,11 @@ public sealed class SyncWorker(
         // The send is a span of its own (a new trace: the results come from many predicts), linked to each result's
         // predict; its context travels in the batch.
         using var span = EdgeTelemetry.Source.StartActivity(MeshTelemetry.Spans.EdgeSync, ActivityKind.Client, default(ActivityContext),
-            links: pending.Select(p => p.Result.TraceParent).OfType<string>().Take(MaxLinks)
+            links: pending.Select(p => p.TraceParent).OfType<string>().Take(MaxLinks)
                 .Select(t => ActivityContext.TryParse(t, null, out var c) ? new ActivityLink(c) : default).Where(l => l.Context != default));
         span?.SetTag(MeshTelemetry.Tags.Results, pending.Length);
-        var batch = new DeviceSyncBatch(pending.Select(p => p.Result with { Sequence = p.Sequence }).ToArray(), lost, ShouldReport(reported) ? reported : null, samples,
-            span?.Id);
-        var body = DeviceSyncJson.WriteBatch(batch);
+        var reporting = ShouldReport(reported);
+        var body = DeviceSyncJson.WriteBatch(pending.Select(p => p.Row).ToArray(), lost, reporting ? reported : null, samples, span?.Id);
         using var request = new HttpRequestMessage(HttpMethod.Post, $"v2/devices/{Uri.EscapeDataString(_options.DeviceId)}/sync");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.Token);
         request.Content = body.Length > _options.Sync.CompressAboveBytes ? Gzip(body) : new ByteArrayContent(body);
@@ -110,7 +109,7 @@ public sealed class SyncWorker(
         await outbox.AcknowledgeAsync(through, lost);
         (state.AppliedThrough, state.LastSyncAt, state.LastError, state.Desired) = (ack.AppliedThrough, DateTimeOffset.UtcNow, null, ack.Desired);
         state.Syncs++;
-        if (batch.Reported is not null) (_lastReported, _lastReportAt) = (reported, DateTimeOffset.UtcNow);
+        if (reporting) (_lastReported, _lastReportAt) = (reported, DateTimeOffset.UtcNow);
         if (driftDue)
         {
             drift.Acknowledge(samples);

@@ -56,7 +56,15 @@ public static class EventCodec
         new(Guid.NewGuid(), TypeName(e), SchemaVersion, timestamp, actor, region, JsonSerializer.Serialize(e, e.GetType(), Json));
 
     /// <summary>The event an envelope holds.</summary>
-    public static object Decode(EventEnvelope envelope)
+    public static object Decode(EventEnvelope envelope) => Decode(envelope, null);
+
+    /// <summary>
+    /// Part of the event an envelope holds: its payload read as <typeparamref name="TView"/>, a record with a
+    /// subset of the event's properties; the rest of the payload is skipped, never built.
+    /// </summary>
+    public static TView DecodeAs<TView>(EventEnvelope envelope) where TView : class => (TView)Decode(envelope, typeof(TView));
+
+    private static object Decode(EventEnvelope envelope, Type? view)
     {
         if (!ByName.TryGetValue(envelope.Type, out var type))
             throw new CorruptEventException(envelope.Stream, envelope.Version, envelope.Type, "the type is unknown to this version of Mesh");
@@ -64,7 +72,7 @@ public static class EventCodec
             throw new CorruptEventException(envelope.Stream, envelope.Version, envelope.Type, $"schema version {envelope.SchemaVersion} is newer than the {SchemaVersion} this version of Mesh reads");
         try
         {
-            return JsonSerializer.Deserialize(envelope.Data, type, Json)
+            return JsonSerializer.Deserialize(envelope.Data, view ?? type, Json)
                    ?? throw new CorruptEventException(envelope.Stream, envelope.Version, envelope.Type, "the payload is null");
         }
         catch (JsonException e)

@@ -27,25 +27,55 @@ public static class DeviceSyncJson
         return buffer.ToArray();
     }
 
-    public static byte[] WriteBatch(DeviceSyncBatch batch) => Object(json =>
+    /// <summary>
+    /// One result as a sync batch carries it, and as the bridge's outbox stores it: a sync batch's
+    /// <c>results</c> array is these rows as they are. Tensors travel as bytes (<see cref="WriteTensorBytes"/>),
+    /// not as decimal text.
+    /// </summary>
+    public static byte[] WriteResult(DeviceResult r) => Object(json =>
+    {
+        json.WriteNumber("seq", r.Sequence);
+        json.WriteString("model", r.Model);
+        json.WriteNumber("version", r.Version);
+        json.WriteString("at", r.At);
+        json.WriteString("origin", r.Origin);
+        if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
+        if (r.TraceParent is not null) json.WriteString("traceparent", r.TraceParent);
+        json.WriteStartArray("outputs");
+        foreach (var output in r.Outputs) WriteTensorBytes(json, output);
+        json.WriteEndArray();
+    });
+
+    /// <summary>
+    /// A tensor with its binary form (the bytes of <see cref="InferenceJson.EncodeBinary"/>) in <c>data_base64</c>:
+    /// a float keeps its exact bits and takes 4/3 of its size, where decimal text takes two to three times that.
+    /// </summary>
+    public static void WriteTensorBytes(Utf8JsonWriter json, NamedTensor tensor)
+    {
+        json.WriteStartObject();
+        json.WriteString("name", tensor.Name);
+        json.WriteString("datatype", InferenceJson.DataTypeName(tensor.ElementType));
+        json.WriteStartArray("shape");
+        foreach (var d in tensor.Shape) json.WriteNumberValue(d);
+        json.WriteEndArray();
+        json.WriteBase64String("data_base64", InferenceJson.EncodeBinary(tensor));
+        json.WriteEndObject();
+    }
+
+    public static byte[] WriteBatch(DeviceSyncBatch batch) =>
+        WriteBatch(batch.Results.Select(r => (ReadOnlyMemory<byte>)WriteResult(r)).ToArray(), batch.Lost, batch.Reported, batch.Drift, batch.TraceParent);
+
+    /// <summary>A sync batch around result rows already written by <see cref="WriteResult"/>, copied in as they are.</summary>
+    public static byte[] WriteBatch(IReadOnlyList<ReadOnlyMemory<byte>> rows, LostResults[]? lost = null, Dictionary<string, string?>? reported = null,
+        DriftSample[]? drift = null, string? traceParent = null) =>
+        WriteBatch(new DeviceSyncBatch([], lost, reported, drift, traceParent), rows);
+
+    private static byte[] WriteBatch(DeviceSyncBatch batch, IReadOnlyList<ReadOnlyMemory<byte>> rows) => Object(json =>
     {
         if (batch.TraceParent is not null) json.WriteString("traceparent", batch.TraceParent);
         json.WriteStartArray("results");
-        foreach (var r in batch.Results)
-        {
-            json.WriteStartObject();
-            json.WriteNumber("seq", r.Sequence);
-            json.WriteString("model", r.Model);
-            json.WriteNumber("version", r.Version);
-            json.WriteString("at", r.At);
-            json.WriteString("origin", r.Origin);
-            if (r.InputSha256 is not null) json.WriteString("input_sha256", r.InputSha256);
-            if (r.TraceParent is not null) json.WriteString("traceparent", r.TraceParent);
-            json.WriteStartArray("outputs");
-            foreach (var output in r.Outputs) InferenceJson.WriteTensor(json, output);
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
+        // The rows were written by this codec; checking them again would read every byte a second time.
+        foreach (var row in rows) json.WriteRawValue(row.Span, skipInputValidation: true);
         json.WriteEndArray();
         if (batch.Lost is { Length: > 0 } lost)
         {
@@ -114,27 +144,7 @@ public static class DeviceSyncJson
                 throw new InvalidRequestException("results", "must be an array");
             var read = new List<DeviceResult>(results.GetArrayLength());
             var i = 0;
-            foreach (var r in results.EnumerateArray())
-            {
-                var path = $"results[{i++}]";
-                if (r.ValueKind != JsonValueKind.Object) throw new InvalidRequestException(path, "must be an object");
-                var outputs = new List<NamedTensor>();
-                if (!r.TryGetProperty("outputs", out var outs) || outs.ValueKind != JsonValueKind.Array)
-                    throw new InvalidRequestException($"{path}.outputs", "must be an array of tensors");
-                var o = 0;
-                var offset = 0;
-                foreach (var tensor in outs.EnumerateArray()) outputs.Add(InferenceJson.ReadTensor(tensor, $"{path}.outputs[{o++}]", ReadOnlyMemory<byte>.Empty, ref offset));
-                read.Add(new DeviceResult(
-                    Long(r, "seq", path),
-                    String(r, "model", path),
-                    (int)Long(r, "version", path),
-                    r.TryGetProperty("at", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var when)
-                        ? when : throw new InvalidRequestException($"{path}.at", "must be an ISO 8601 time"),
-                    String(r, "origin", path),
-                    r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? InferenceJson.Text(digest, $"{path}.input_sha256") : null,
-                    outputs.ToArray(),
-                    TraceParent(r, path)));
-            }
+            foreach (var r in results.EnumerateArray()) read.Add(ReadResult(r, $"results[{i++}]"));
             var lost = new List<LostResults>();
             if (root.TryGetProperty("lost", out var lostArray))
             {
@@ -188,6 +198,77 @@ public static class DeviceSyncJson
                 }
             }
             return new DeviceSyncBatch(read.ToArray(), lost.ToArray(), reported, drift.ToArray(), TraceParent(root, null));
+        }
+    }
+
+    /// <summary>One result row (see <see cref="WriteResult"/>); anything malformed is an <see cref="InvalidRequestException"/>.</summary>
+    public static DeviceResult ReadResult(ReadOnlyMemory<byte> row)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(row);
+            return ReadResult(document.RootElement, "result");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidRequestException("result", $"must be JSON: {e.Message}");
+        }
+    }
+
+    private static DeviceResult ReadResult(JsonElement r, string path)
+    {
+        if (r.ValueKind != JsonValueKind.Object) throw new InvalidRequestException(path, "must be an object");
+        var outputs = new List<NamedTensor>();
+        if (!r.TryGetProperty("outputs", out var outs) || outs.ValueKind != JsonValueKind.Array)
+            throw new InvalidRequestException($"{path}.outputs", "must be an array of tensors");
+        var o = 0;
+        foreach (var tensor in outs.EnumerateArray()) outputs.Add(ReadOutput(tensor, $"{path}.outputs[{o++}]"));
+        return new DeviceResult(
+            Long(r, "seq", path),
+            String(r, "model", path),
+            (int)Long(r, "version", path),
+            r.TryGetProperty("at", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var when)
+                ? when : throw new InvalidRequestException($"{path}.at", "must be an ISO 8601 time"),
+            String(r, "origin", path),
+            r.TryGetProperty("input_sha256", out var digest) && digest.ValueKind == JsonValueKind.String ? InferenceJson.Text(digest, $"{path}.input_sha256") : null,
+            outputs.ToArray(),
+            TraceParent(r, path));
+    }
+
+    // Bytes in data_base64 (what bridges write), or Open Inference Protocol values in data (what older bridges wrote).
+    private static NamedTensor ReadOutput(JsonElement tensor, string path)
+    {
+        var offset = 0;
+        if (tensor.ValueKind != JsonValueKind.Object || !tensor.TryGetProperty("data_base64", out var encoded))
+            return InferenceJson.ReadTensor(tensor, path, ReadOnlyMemory<byte>.Empty, ref offset);
+        if (tensor.TryGetProperty("data", out _)) throw new InvalidRequestException($"{path}.data", "must be absent when data_base64 is given");
+        var name = tensor.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+            ? InferenceJson.Text(n, $"{path}.name") : throw new InvalidRequestException($"{path}.name", "must be a string");
+        if (!tensor.TryGetProperty("datatype", out var dt) || dt.ValueKind != JsonValueKind.String || !InferenceJson.TryParseDataType(InferenceJson.Text(dt, $"{path}.datatype"), out var type))
+            throw new InvalidRequestException($"{path}.datatype", "must be a tensor data type (e.g. FP32, INT64, BYTES)");
+        if (!tensor.TryGetProperty("shape", out var s) || s.ValueKind != JsonValueKind.Array
+            || s.EnumerateArray().Any(d => d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var v) || v < 0))
+            throw new InvalidRequestException($"{path}.shape", "must be an array of non-negative integers");
+        var shape = s.EnumerateArray().Select(d => d.GetInt64()).ToArray();
+        var count = InferenceJson.CheckedCount(shape, $"{path}.shape");
+        if (encoded.ValueKind != JsonValueKind.String) throw new InvalidRequestException($"{path}.data_base64", "must be a base64 string");
+        // The decoded size is known from the text's length: a fixed-size type's is checked before anything is decoded.
+        var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(encoded);
+        var text = raw[1..^1];
+        var decodedMax = (long)text.Length / 4 * 3;
+        var needed = count * type.ByteSize();
+        if (type != TensorElementType.String && (text.Length % 4 != 0 || decodedMax < needed || decodedMax - 2 > needed))
+            throw new InvalidRequestException($"{path}.data_base64", $"holds about {decodedMax} bytes, shape {NamedTensor.ShapeText(shape)} of {InferenceJson.DataTypeName(type)} needs {needed}");
+        var bytes = new byte[decodedMax];
+        if (System.Buffers.Text.Base64.DecodeFromUtf8(text, bytes, out _, out var written) != System.Buffers.OperationStatus.Done)
+            throw new InvalidRequestException($"{path}.data_base64", "must be base64 (RFC 4648, padded)");
+        try
+        {
+            return InferenceJson.DecodeBinary(name, type, shape, bytes.AsSpan(0, written));
+        }
+        catch (InvalidTensorValueException e)
+        {
+            throw new InvalidRequestException($"{path}.data_base64", e.Message);
         }
     }
 

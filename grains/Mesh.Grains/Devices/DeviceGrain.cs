@@ -37,6 +37,12 @@ public sealed class DeviceGrain(IEventStore store, EventJournal journal, TimePro
 
     protected override void Apply(DeviceState state, object e, EventStamp stamp) => state.Apply((DeviceEvent)e);
 
+    // The fold keeps only which numbers are settled: replay reads those and skips the results' outputs.
+    protected override object DecodeForFold(EventEnvelope envelope) =>
+        envelope.Type == EventCodec.TypeName(typeof(DeviceResultsSynced))
+            ? EventCodec.DecodeAs<DeviceResultsSettled>(envelope)
+            : base.DecodeForFold(envelope);
+
     public async Task<DeviceInfo> RegisterAsync(DeviceRegistration registration)
     {
         CheckId();
@@ -336,6 +342,11 @@ public sealed class DeviceState
                 Results += synced.Results.Length;
                 LastSyncAt = synced.At;
                 break;
+            case DeviceResultsSettled settled:
+                foreach (var result in settled.Results) Settle(result.Sequence);
+                Results += settled.Results.Length;
+                LastSyncAt = settled.At;
+                break;
             case DeviceDriftReported d:
                 if (!Drift.TryGetValue(d.Model, out var epochs)) Drift[d.Model] = epochs = [];
                 epochs.RemoveAll(e => e.Epoch == d.Epoch);
@@ -387,4 +398,10 @@ public sealed class DeviceState
             else twin[key] = value;
         }
     }
+}
+
+/// <summary>What the device's fold reads of a stored <see cref="DeviceResultsSynced"/>: the numbers, not the outputs.</summary>
+internal sealed record DeviceResultsSettled(DeviceResultsSettled.Number[] Results, DateTimeOffset At) : DeviceEvent
+{
+    internal sealed record Number(long Sequence);
 }

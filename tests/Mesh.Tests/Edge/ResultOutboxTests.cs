@@ -56,7 +56,7 @@ public sealed class ResultOutboxTests : IDisposable
         await reopened.AcknowledgeAsync(2, []);
         var (pending, lost) = reopened.ReadBatch(10);
         Assert.Equal([3L, 4], pending.Select(p => p.Sequence));
-        Assert.Equal([3f, 4f], pending.Select(p => p.Result.Outputs[0].AsSpan<float>()[0]));
+        Assert.Equal([3f, 4f], pending.Select(p => p.Decode().Outputs[0].AsSpan<float>()[0]));
         Assert.Empty(lost);
         Assert.Equal(2, reopened.Depth);
     }
@@ -111,6 +111,52 @@ public sealed class ResultOutboxTests : IDisposable
         var range = Assert.Single(lost);
         Assert.Equal((1L, 2L), (range.From, range.To));
         Assert.Contains("MaxAge", range.Reason);
+    }
+
+    [Fact]
+    public async Task A_row_is_kept_in_the_sync_form_with_its_tensor_as_bytes_and_a_batch_carries_it_unchanged()
+    {
+        await using var outbox = Open();
+        var trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await outbox.AppendAsync(Result(0.1f) with { TraceParent = trace });
+        var pending = Assert.Single(outbox.ReadBatch(10).Results);
+        Assert.Equal(trace, pending.TraceParent);
+        var row = System.Text.Encoding.UTF8.GetString(pending.Row.Span);
+        // The float's bytes, base64: exact bits, not decimal text.
+        Assert.Contains($"\"data_base64\":\"{Convert.ToBase64String(BitConverter.GetBytes(0.1f))}\"", row);
+        Assert.DoesNotContain("\"data\":", row);
+
+        var body = Mesh.Abstractions.Protocol.DeviceSyncJson.WriteBatch([pending.Row]);
+        Assert.Contains(row, System.Text.Encoding.UTF8.GetString(body));
+        var read = Assert.Single(Mesh.Abstractions.Protocol.DeviceSyncJson.ReadBatch(body).Results);
+        Assert.Equal((1L, 0.1f, trace), (read.Sequence, read.Outputs[0].AsSpan<float>()[0], read.TraceParent));
+    }
+
+    [Fact]
+    public async Task Rows_left_by_the_previous_format_are_rewritten_at_open_and_still_sync()
+    {
+        // An outbox as a bridge of schema 1 left it: each row the JSON of its record, no trace column.
+        Directory.CreateDirectory(_data);
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_data, "outbox.db")};Pooling=False"))
+        {
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE results(seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, body TEXT NOT NULL);
+                CREATE TABLE lost(from_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL, reason TEXT NOT NULL);
+                CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO meta VALUES ('last_seq', 7);
+                INSERT INTO results VALUES (7, 0, '{"sequence":7,"model":"mlp","version":2,"at":"2026-12-01T12:00:00+00:00","origin":"edge","outputs":[{"name":"y","elementType":"Float32","shape":[1,1],"data":"AACAPw=="}]}');
+                """;
+            create.ExecuteNonQuery();
+        }
+
+        await using var outbox = Open();
+        var pending = Assert.Single(outbox.ReadBatch(10).Results);
+        Assert.Contains("data_base64", System.Text.Encoding.UTF8.GetString(pending.Row.Span));
+        var result = pending.Decode();
+        Assert.Equal((7L, "mlp", 2, 1f), (result.Sequence, result.Model, result.Version, result.Outputs[0].AsSpan<float>()[0]));
+        Assert.Equal(8, await outbox.AppendAsync(Result(8)));
     }
 
     public void Dispose()
