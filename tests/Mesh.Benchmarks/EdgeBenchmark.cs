@@ -8,8 +8,8 @@ using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
-using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.Outbox;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Outbox;
 using Mesh.SampleModels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -291,7 +291,7 @@ public static class EdgeBenchmark
         var body = Encoding.UTF8.GetBytes(SampleBody);
         var (request, _) = InferenceJson.ReadRequest("mlp", null, body, ReadOnlyMemory<byte>.Empty);
         var response = new PredictResponse("mlp", 1, [NamedTensor.Create(MlpModel.OutputName, [1, 10], new float[10])], false, "edge:bench");
-        var drift = new Mesh.EdgeBridge.Drift.DriftStatistics();
+        var drift = new Mesh.Edge.Drift.DriftStatistics();
         double Mean(Action step)
         {
             for (var i = 0; i < 1000; i++) step();

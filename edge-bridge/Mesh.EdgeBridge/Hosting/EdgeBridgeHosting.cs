@@ -1,9 +1,12 @@
 using System.Net;
-using Mesh.EdgeBridge.Configuration;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Hosting;
+using Mesh.Edge.Outbox;
+using Mesh.Edge.Predicting;
+using Mesh.Edge.Telemetry;
 using Mesh.EdgeBridge.LocalApi;
-using Mesh.EdgeBridge.Outbox;
-using Mesh.EdgeBridge.Sync;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Trace;
 
 namespace Mesh.EdgeBridge.Hosting;
 
@@ -18,8 +21,8 @@ public static class EdgeBridgeHosting
         var errors = options.Validate().ToList();
         if (errors.Count > 0) throw new OptionsValidationException(EdgeBridgeOptions.Section, typeof(EdgeBridgeOptions), errors);
         builder.Services.AddOptions<EdgeBridgeOptions>().BindConfiguration(EdgeBridgeOptions.Section);
-        EdgeTelemetry.Start();
-        builder.AddEdgeTracing(options);
+        builder.Services.AddEdgeRuntime(options);
+        builder.Services.AddEdgeTracing(options, tracing => tracing.AddAspNetCoreInstrumentation());
 
         // Loopback only: the local API is for the device's own sensors and apps.
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -37,19 +40,6 @@ public static class EdgeBridgeHosting
         // stdout carries JSON lines answers when they are on; logs go to stderr then.
         builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = options.JsonLines ? LogLevel.Trace : LogLevel.Error);
 
-        builder.Services.AddSingleton<ResultOutbox>();
-        builder.Services.AddSingleton<LocalModels>();
-        builder.Services.AddSingleton<EdgePredictor>();
-        builder.Services.AddSingleton<Drift.DriftStatistics>();
-        builder.Services.AddSingleton<SyncState>();
-        builder.Services.AddHttpClient(SyncWorker.HttpClientName, http =>
-        {
-            if (!string.IsNullOrEmpty(options.MeshUrl)) http.BaseAddress = new Uri(options.MeshUrl.EndsWith('/') ? options.MeshUrl : options.MeshUrl + "/");
-            http.Timeout = TimeSpan.FromSeconds(30);
-        });
-        builder.Services.AddHostedService<SyncWorker>();
-        builder.Services.AddSingleton<Updates.ModelUpdater>();
-        builder.Services.AddHostedService(services => services.GetRequiredService<Updates.ModelUpdater>());
         if (options.JsonLines) builder.Services.AddHostedService<JsonLinesWorker>();
         return builder;
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Mesh.Abstractions.Protocol;
+using Mesh.Edge.Predicting;
 
 namespace Mesh.EdgeBridge.LocalApi;
 

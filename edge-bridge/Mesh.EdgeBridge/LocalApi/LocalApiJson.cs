@@ -15,16 +15,12 @@ public sealed record EdgeStatus(
     string Device, long OutboxDepth, long LastSequence, long Lost, long AppliedThrough, DateTimeOffset? LastSync,
     string? LastError, long Syncs, ModelAnswer[] Models, Dictionary<string, string> Desired, string Durability);
 
-/// <summary>The models installed over the air, kept across restarts (models/current.json).</summary>
-public sealed record InstalledModel(int Version, string Path);
-
 /// <summary>The local API's JSON, written by generated code so the trimmed bridge needs no reflection.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(LiveAnswer))]
 [JsonSerializable(typeof(ReadyAnswer))]
 [JsonSerializable(typeof(ErrorAnswer))]
 [JsonSerializable(typeof(EdgeStatus))]
-[JsonSerializable(typeof(Dictionary<string, InstalledModel>))]
 internal sealed partial class LocalApiJson : JsonSerializerContext
 {
     /// <summary>For answers people read: quotes and apostrophes in error messages stay as they are.</summary>

@@ -1,10 +1,11 @@
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Protocol;
-using Mesh.EdgeBridge.Outbox;
-using Mesh.EdgeBridge.Sync;
+using Mesh.Edge.Predicting;
+using Mesh.Edge.Outbox;
+using Mesh.Edge.Sync;
 using Microsoft.Extensions.Options;
-using Mesh.EdgeBridge.Configuration;
+using Mesh.Edge.Configuration;
 
 namespace Mesh.EdgeBridge.LocalApi;
 

@@ -1,5 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Mesh.Abstractions.Errors;
+using Mesh.Abstractions.Inference;
+using Mesh.Abstractions.Tensors;
+using Mesh.Edge;
+using Mesh.Edge.Configuration;
 using Mesh.IntegrationTests.Infrastructure;
 
 namespace Mesh.IntegrationTests.Edge;
@@ -152,6 +157,41 @@ public class EdgeBridgeProcessTests : IAsyncLifetime
         // Desired sync settings: the cloud's half wins over the bridge's configuration, and the device reports them applied.
         Assert.Equal(0, (await Mesh("devices", "desire", "cam-1", "sync.batch_size=7")).ExitCode);
         await WaitForDeviceAsync("cam-1", "sync.batch_size = 7", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task An_application_predicting_in_process_gets_durable_numbered_results_that_reach_the_device_stream_once()
+    {
+        var token = await RegisterAsync("cam-lib");
+        var options = new EdgeBridgeOptions
+        {
+            DeviceId = "cam-lib",
+            DataDirectory = Path.Combine(_root, "cam-lib"),
+            MeshUrl = MeshUrl,
+            Token = token,
+            Models = [new() { Name = "mlp", Path = TestModels.PathOf("mlp-small.onnx") }],
+            Sync = new() { Interval = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromSeconds(1) },
+        };
+        var input = NamedTensor.Create("input", [1, 64], Enumerable.Repeat(0.5f, 64).ToArray());
+        await using (var edge = await MeshEdge.StartAsync(options))
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => edge.PredictAsync(new PredictRequest("mlp", [input]))));
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), answers.Select(a => a.Sequence).Order());
+            Assert.All(answers, a => Assert.Equal(("edge", 10L), (a.Origin, a.Response.Outputs[0].ElementCount)));
+            // Bad input is the same typed error the local API turns into a 400, and makes no result.
+            var bad = await Assert.ThrowsAnyAsync<MeshInvalidArgumentException>(() => edge.PredictAsync(new PredictRequest("mlp",
+                [NamedTensor.Create("input", [1, 63], new float[63])])));
+            Assert.Contains("input 'input'", bad.Message);
+            Assert.Equal(20, edge.Outbox.LastSequence);
+            await WaitForDeviceAsync("cam-lib", "results: 20 synced, applied through 20, 0 lost on the device, 0 missing", TimeSpan.FromSeconds(30));
+        }
+        // The application restarts: numbering goes on from the outbox, and the new results sync too.
+        await using (var again = await MeshEdge.StartAsync(options))
+        {
+            Assert.Equal(21, (await again.PredictAsync(new PredictRequest("mlp", [input]))).Sequence);
+            await WaitForDeviceAsync("cam-lib", "results: 21 synced, applied through 21, 0 lost on the device, 0 missing", TimeSpan.FromSeconds(30));
+        }
+        Assert.Equal(Enumerable.Range(1, 21).Select(i => (long)i), (await SyncedSequencesAsync("cam-lib")).Order());
     }
 
     [Fact, System.Runtime.Versioning.SupportedOSPlatform("linux")]

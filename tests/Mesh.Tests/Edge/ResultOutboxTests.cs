@@ -1,7 +1,7 @@
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Tensors;
-using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.Outbox;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Outbox;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 

@@ -5,15 +5,15 @@ using System.Net.Http.Headers;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Telemetry;
-using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.Hosting;
-using Mesh.EdgeBridge.LocalApi;
-using Mesh.EdgeBridge.Outbox;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Telemetry;
+using Mesh.Edge.Predicting;
+using Mesh.Edge.Outbox;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
 
-namespace Mesh.EdgeBridge.Sync;
+namespace Mesh.Edge.Sync;
 
 /// <summary>What the bridge knows of its sync, for the local status endpoint.</summary>
 public sealed class SyncState

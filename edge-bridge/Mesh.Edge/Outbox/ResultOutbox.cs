@@ -2,11 +2,11 @@ using System.Threading.Channels;
 using System.Text.Json;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Protocol;
-using Mesh.EdgeBridge.Configuration;
+using Mesh.Edge.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.EdgeBridge.Outbox;
+namespace Mesh.Edge.Outbox;
 
 /// <summary>The outbox is full and the overflow policy is to refuse: the predict was not answered, nothing was lost.</summary>
 public sealed class OutboxFullException(long depth, long max)

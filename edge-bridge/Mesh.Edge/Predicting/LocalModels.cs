@@ -5,11 +5,11 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
-using Mesh.EdgeBridge.Configuration;
+using Mesh.Edge.Configuration;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.EdgeBridge.LocalApi;
+namespace Mesh.Edge.Predicting;
 
 /// <summary>
 /// A model loaded on the device. Requests lease its session while they run (<see cref="SharedSession"/>); a version
@@ -55,7 +55,7 @@ public sealed class LocalModels : IDisposable
         Directory.CreateDirectory(CacheDirectory);
         _currentFile = System.IO.Path.Combine(CacheDirectory, "current.json");
         var installed = File.Exists(_currentFile)
-            ? JsonSerializer.Deserialize(File.ReadAllText(_currentFile), LocalApiJson.Default.DictionaryStringInstalledModel) ?? []
+            ? JsonSerializer.Deserialize(File.ReadAllText(_currentFile), InstalledModelJson.Default.DictionaryStringInstalledModel) ?? []
             : [];
         foreach (var configured in options.Value.Models)
         {
@@ -92,7 +92,7 @@ public sealed class LocalModels : IDisposable
             _models[next.Name] = next;
             var installed = _models.Values.ToDictionary(m => m.Name, m => new InstalledModel(m.Version, m.Path));
             var temporary = _currentFile + ".tmp";
-            File.WriteAllText(temporary, JsonSerializer.Serialize(installed, LocalApiJson.Default.DictionaryStringInstalledModel));
+            File.WriteAllText(temporary, JsonSerializer.Serialize(installed, InstalledModelJson.Default.DictionaryStringInstalledModel));
             File.Move(temporary, _currentFile, overwrite: true);
             previous?.Retire();
         }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mesh.Abstractions.Grains;
 
-namespace Mesh.EdgeBridge.Outbox;
+namespace Mesh.Edge.Outbox;
 
 /// <summary>
 /// How outboxes of schema 1 stored a result (the JSON of its record), read only to rewrite such rows into the

@@ -6,13 +6,13 @@ using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Tensors;
-using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.Hosting;
-using Mesh.EdgeBridge.Outbox;
-using Mesh.EdgeBridge.Sync;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Telemetry;
+using Mesh.Edge.Outbox;
+using Mesh.Edge.Sync;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.EdgeBridge.LocalApi;
+namespace Mesh.Edge.Predicting;
 
 /// <summary>A predict's answer on the device: the outputs, the result's sequence number, and where it was computed.</summary>
 public sealed record EdgePrediction(PredictResponse Response, long Sequence, string Origin);

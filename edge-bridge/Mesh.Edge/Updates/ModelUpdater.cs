@@ -7,12 +7,12 @@ using System.Text.Json;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Protocol;
 using Mesh.Abstractions.Tensors;
-using Mesh.EdgeBridge.Configuration;
-using Mesh.EdgeBridge.LocalApi;
-using Mesh.EdgeBridge.Sync;
+using Mesh.Edge.Configuration;
+using Mesh.Edge.Predicting;
+using Mesh.Edge.Sync;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.EdgeBridge.Updates;
+namespace Mesh.Edge.Updates;
 
 /// <summary>An over-the-air update that was refused; the running version keeps serving.</summary>
 public sealed class ModelUpdateException(string reason) : Exception(reason);

@@ -1,4 +1,4 @@
-namespace Mesh.EdgeBridge.Configuration;
+namespace Mesh.Edge.Configuration;
 
 /// <summary>What to do when the outbox is full.</summary>
 public enum OutboxOverflow

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using Mesh.Abstractions.Telemetry;
-using Mesh.EdgeBridge.Configuration;
+using Mesh.Edge.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
-namespace Mesh.EdgeBridge.Hosting;
+namespace Mesh.Edge.Telemetry;
 
 /// <summary>
 /// The bridge's spans. Their contexts travel with the results (in the outbox and the sync batch), so the mesh's
@@ -34,20 +35,29 @@ public static class EdgeTelemetry
         ActivitySource.AddActivityListener(_listener);
     }
 
-    /// <summary>Exports the local API's request spans and the bridge's own to the configured OTLP collector.</summary>
-    public static void AddEdgeTracing(this WebApplicationBuilder builder, EdgeBridgeOptions options)
+    /// <summary>
+    /// Exports the bridge's spans (and <paramref name="more"/>, e.g. the local API's request spans) to the
+    /// configured OTLP collector.
+    /// </summary>
+    public static void AddEdgeTracing(this IServiceCollection services, EdgeBridgeOptions options, Action<TracerProviderBuilder>? more = null)
     {
         if (string.IsNullOrEmpty(options.OtlpEndpoint)) return;
         var endpoint = new Uri(options.OtlpEndpoint);
-        builder.Services.AddOpenTelemetry()
+        services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(MeshTelemetry.EdgeServiceName, serviceInstanceId: options.DeviceId)
                 .AddAttributes([new(MeshTelemetry.Tags.Device, options.DeviceId)]))
             .WithTracing(tracing => tracing
                 // Every span the listener above records: each result's context reaches the mesh as sampled, so
                 // its predict span must reach the collector too.
                 .SetSampler(new AlwaysOnSampler())
-                .AddAspNetCoreInstrumentation()
                 .AddSource(MeshTelemetry.EdgeSourceName, "System.Net.Http")
-                .AddOtlpExporter(o => o.Endpoint = endpoint));
+                .AddOtlpExporter(o => o.Endpoint = endpoint)
+                .With(more));
+    }
+
+    private static TracerProviderBuilder With(this TracerProviderBuilder tracing, Action<TracerProviderBuilder>? more)
+    {
+        more?.Invoke(tracing);
+        return tracing;
     }
 }

@@ -2,7 +2,7 @@ using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Abstractions.Tensors;
 
-namespace Mesh.EdgeBridge.Drift;
+namespace Mesh.Edge.Drift;
 
 /// <summary>
 /// Running statistics of every model's inputs on this device since the bridge started (the epoch), shipped with
