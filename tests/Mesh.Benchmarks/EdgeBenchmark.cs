@@ -172,6 +172,7 @@ public static class EdgeBenchmark
         // Where a local predict's time goes: the outbox append alone, through the bridge's outbox class.
         var appendFullP50 = await OutboxLoneAppendP50Async(Path.Combine(root, "append-full"), OutboxDurability.Full, level);
         var appendNormalP50 = await OutboxLoneAppendP50Async(Path.Combine(root, "append-normal"), OutboxDurability.Normal, level);
+        var inProcessP50 = await InProcessP50Async(Path.Combine(root, "in-process"), modelFile, level);
 
         // Online: the whole outbox drains to the silo; results per second until it is empty (bounded).
         double drainRate;
@@ -208,6 +209,7 @@ public static class EdgeBenchmark
         report.AppendLine($"| local predict p50 over HTTP, one caller, Durability=Full (result fsynced before the answer) | {bridgeP50:F0} us; raw ONNX Runtime {rawP50:F0} us; overhead {bridgeP50 - rawP50:F0} us | at most fsync p50 ({fsyncP50:F0} us) + 150 us |");
         report.AppendLine($"| the same with Mesh:Edge:Outbox:Durability=Normal, HTTP over TCP | {normalP50:F0} us; overhead {normalP50 - rawP50:F0} us | overhead at most 150 us |");
         report.AppendLine($"| the same over the Unix socket (Mesh:Edge:LocalSocket) | {socketP50:F0} us; overhead {socketP50 - rawP50:F0} us | overhead at most 100 us |");
+        report.AppendLine($"| the same in process (MeshEdge, an application's own call, Durability=Normal) | {inProcessP50:F0} us; overhead {inProcessP50 - rawP50:F0} us | overhead at most 30 us |");
         report.AppendLine($"| cold start, exec until the local API answers, {ColdStarts} starts | {Spread.MinMedianMax(coldStarts)} ms | under 150 ms |");
         report.AppendLine($"| where the time goes: a bare GET /v2/health/live to the bridge (Kestrel and the client, no model, no outbox) | {liveP50:F0} us | |");
         report.AppendLine($"| where the time goes: one outbox append alone, lone caller, Full / Normal | {appendFullP50:F0} / {appendNormalP50:F0} us | |");
@@ -318,6 +320,30 @@ public static class EdgeBenchmark
         {
             var one = Stopwatch.StartNew();
             (await client.GetAsync(path)).EnsureSuccessStatusCode();
+            latencies.Add(one.Elapsed.TotalMicroseconds);
+        }
+        return Percentile(latencies, 0.5);
+    }
+
+    // The device runtime inside this process, offline: a lone caller's predicts through the local model and the outbox.
+    private static async Task<double> InProcessP50Async(string data, string modelFile, TimeSpan level)
+    {
+        var options = new EdgeBridgeOptions
+        {
+            DeviceId = "bench-edge",
+            DataDirectory = data,
+            Models = [new EdgeModelOptions { Name = "mlp", Path = modelFile }],
+            Outbox = new OutboxOptions { Durability = OutboxDurability.Normal },
+        };
+        await using var edge = await Mesh.Edge.MeshEdge.StartAsync(options);
+        var request = new PredictRequest("mlp", [NamedTensor.Create(MlpModel.InputName, [1, 64], MlpModel.SampleInput(1))]);
+        for (var i = 0; i < 1000; i++) await edge.PredictAsync(request);
+        var latencies = new List<double>();
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed < level)
+        {
+            var one = Stopwatch.StartNew();
+            await edge.PredictAsync(request);
             latencies.Add(one.Elapsed.TotalMicroseconds);
         }
         return Percentile(latencies, 0.5);

@@ -113,6 +113,31 @@ public sealed class ResultOutboxTests : IDisposable
         Assert.Contains("MaxAge", range.Reason);
     }
 
+    [Theory]
+    [InlineData(OutboxDurability.Normal)]   // the appender commits on its own thread
+    [InlineData(OutboxDurability.Full)]     // commits are handed to a pool thread
+    public async Task Appends_racing_each_other_and_acknowledgements_all_commit_each_with_its_own_number(OutboxDurability durability)
+    {
+        await using var outbox = Open(o => o.Durability = durability);
+        using var stop = new CancellationTokenSource();
+        // Acknowledgements hold the writer too; a result queued meanwhile must still be committed when they let go.
+        var acknowledging = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested) await outbox.AcknowledgeAsync(outbox.LastSequence / 2, []);
+        });
+        var appended = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            var mine = new List<long>();
+            for (var i = 0; i < 250; i++) mine.Add(await outbox.AppendAsync(Result(i)).WaitAsync(TimeSpan.FromSeconds(30)));
+            return mine;
+        })));
+        stop.Cancel();
+        await acknowledging;
+        Assert.Equal(Enumerable.Range(1, 2000).Select(i => (long)i), appended.SelectMany(m => m).Order());
+        // Each appender's own results were committed in the order it made them.
+        Assert.All(appended, mine => Assert.Equal(mine.Order(), mine));
+    }
+
     [Fact]
     public async Task A_row_is_kept_in_the_sync_form_with_its_tensor_as_bytes_and_a_batch_carries_it_unchanged()
     {
