@@ -61,7 +61,7 @@ public sealed class ResultOutbox : IAsyncDisposable
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             """);
         UpgradeRows();
-        // The last number ever given: kept in meta, because synced rows are deleted and MAX(seq) would go back.
+        // The last number ever given: the newest row's, or, once rows were deleted, what the delete kept in meta.
         _lastSequence = Math.Max(Scalar(_writer, "SELECT value FROM meta WHERE key = 'last_seq'"), Scalar(_writer, "SELECT MAX(seq) FROM results"));
         _depth = Scalar(_writer, "SELECT COUNT(*) FROM results");
         // Read back from SQLite (read once: the writer connection belongs to the commit loop from here on).
@@ -186,8 +186,10 @@ public sealed class ResultOutbox : IAsyncDisposable
             trace.Value = (object?)result.TraceParent ?? DBNull.Value;
             _insert.ExecuteNonQuery();
         }
-        SetMeta(transaction, "last_seq", next);
         var dropped = DropOverflow(transaction, Depth + group.Count);
+        // The last number given must outlive its row; only a delete can take the row, so only deletes record it
+        // (a commit that deletes nothing leaves MAX(seq) to say it, and writes one page less).
+        if (dropped > 0) SetMeta(transaction, "last_seq", next);
         transaction.Commit();
         Interlocked.Exchange(ref _lastSequence, sequences[^1]);
         Interlocked.Add(ref _depth, group.Count - dropped);
@@ -269,6 +271,7 @@ public sealed class ResultOutbox : IAsyncDisposable
             Execute(_writer, $"DELETE FROM results WHERE seq <= {through}", transaction);
             foreach (var range in declared) Execute(_writer, $"DELETE FROM lost WHERE from_seq = {range.From} AND to_seq <= {range.To}", transaction);
             if (through > 0) SetMeta(transaction, "synced_through", through);
+            if (removed > 0 || declared.Count > 0) SetMeta(transaction, "last_seq", Interlocked.Read(ref _lastSequence));
             transaction.Commit();
             Interlocked.Add(ref _depth, -removed);
         }
