@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Client;
 
 namespace Mesh.Cli;

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 

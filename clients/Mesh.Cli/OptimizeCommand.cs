@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Client;
 using Mesh.Optimization;
 

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.Edge.Configuration;

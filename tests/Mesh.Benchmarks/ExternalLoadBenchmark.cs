@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Google.Protobuf;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Cli.Bench;
 using Mesh.Client;

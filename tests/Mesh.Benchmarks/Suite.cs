@@ -6,7 +6,7 @@ using System.Text;
 using Grpc.Net.Client;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Cli.Bench;
 using Mesh.Client;

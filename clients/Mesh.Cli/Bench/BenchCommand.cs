@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Grpc.Net.Client;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.Client.Grpc;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Mesh.Abstractions.Grains;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Edge.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Tensors;
 using Mesh.Edge.Configuration;

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Edge.Configuration;
 using Mesh.Inference.Sessions;
 using Microsoft.Extensions.Options;

@@ -3,7 +3,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using Mesh.Abstractions.Grains;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Edge.Configuration;
 using Mesh.Edge.Telemetry;

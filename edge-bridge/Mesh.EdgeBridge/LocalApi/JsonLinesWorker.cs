@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Edge.Predicting;
 
 namespace Mesh.EdgeBridge.LocalApi;

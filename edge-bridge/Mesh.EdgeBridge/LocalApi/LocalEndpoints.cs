@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Edge.Predicting;
 using Mesh.Edge.Outbox;
 using Mesh.Edge.Sync;

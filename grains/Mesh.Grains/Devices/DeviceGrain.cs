@@ -3,7 +3,7 @@ using Mesh.Abstractions.Events;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Grains.Events;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Grains.Telemetry;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Grains.Inference;
 using System.Security.Cryptography;
 using System.Text.Encodings.Web;

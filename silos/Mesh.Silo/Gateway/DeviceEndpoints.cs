@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Client;
 using Mesh.Grains.Storage;

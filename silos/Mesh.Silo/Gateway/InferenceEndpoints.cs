@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Client;
 using Mesh.Grains.Configuration;
 using Mesh.Grains.Inference;

@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Security.Cryptography;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Events;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Silo.Gateway;

@@ -1,7 +1,7 @@
 using System.Net;
 using Google.Protobuf;
 using Grpc.Core;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
 using Mesh.Client.Grpc;

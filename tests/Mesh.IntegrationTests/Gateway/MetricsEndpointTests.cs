@@ -53,7 +53,7 @@ public partial class MetricsEndpointTests(OpenGateway gateway)
         using (var sync = new HttpRequestMessage(HttpMethod.Post, $"/v2/devices/{device}/sync"))
         {
             sync.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
-            sync.Content = new ByteArrayContent(Mesh.Abstractions.Protocol.DeviceSyncJson.WriteBatch(new Mesh.Abstractions.Grains.DeviceSyncBatch(
+            sync.Content = new ByteArrayContent(Mesh.Protocol.DeviceSyncJson.WriteBatch(new Mesh.Abstractions.Grains.DeviceSyncBatch(
                 [new Mesh.Abstractions.Grains.DeviceResult(1, model, 1, DateTimeOffset.UtcNow, "edge", null, [TestModels.MlpInput(1)])])));
             using var synced = await gateway.Http.SendAsync(sync);
             Assert.True(synced.IsSuccessStatusCode, await synced.Content.ReadAsStringAsync());

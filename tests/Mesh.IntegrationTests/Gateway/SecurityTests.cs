@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Client.Grpc;
 
 namespace Mesh.IntegrationTests.Gateway;

@@ -188,7 +188,7 @@ public sealed partial class MeshProcess : IAsyncDisposable
         for (var i = 0; i < keys.Length; i++)
         {
             settings[$"Mesh__Gateway__ApiKeys__{i}__Name"] = keys[i].Name;
-            settings[$"Mesh__Gateway__ApiKeys__{i}__Sha256"] = Mesh.Abstractions.Protocol.ApiKeys.Hash(keys[i].Key);
+            settings[$"Mesh__Gateway__ApiKeys__{i}__Sha256"] = Mesh.Protocol.ApiKeys.Hash(keys[i].Key);
             settings[$"Mesh__Gateway__ApiKeys__{i}__Role"] = keys[i].Role;
         }
     }

@@ -123,7 +123,7 @@ public class ConsoleBrowserTests : IAsyncLifetime
         using (var sync = new HttpRequestMessage(HttpMethod.Post, "/v2/devices/cam-1/sync"))
         {
             sync.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            sync.Content = new ByteArrayContent(Mesh.Abstractions.Protocol.DeviceSyncJson.WriteBatch(new Mesh.Abstractions.Grains.DeviceSyncBatch(
+            sync.Content = new ByteArrayContent(Mesh.Protocol.DeviceSyncJson.WriteBatch(new Mesh.Abstractions.Grains.DeviceSyncBatch(
                 [
                     new Mesh.Abstractions.Grains.DeviceResult(1, "mlp", 1, DateTimeOffset.UtcNow, "edge", null, [TestModels.MlpInput(1)]),
                     new Mesh.Abstractions.Grains.DeviceResult(2, "mlp", 1, DateTimeOffset.UtcNow, "edge", null, [TestModels.MlpInput(1)]),

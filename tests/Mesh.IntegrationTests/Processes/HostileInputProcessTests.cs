@@ -6,7 +6,7 @@ using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Client.Grpc;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.IntegrationTests.Infrastructure;
 
 namespace Mesh.IntegrationTests.Processes;

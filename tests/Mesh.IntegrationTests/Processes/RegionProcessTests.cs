@@ -441,7 +441,7 @@ public class RegionProcessTests : IAsyncLifetime
         {
             var device = await east.RegisterDeviceAsync("pump-7", new Mesh.Abstractions.Grains.DeviceRegistration("east", ["mlp"]));
             var results = Enumerable.Range(1, 3).Select(i => new Mesh.Abstractions.Grains.DeviceResult(i, "mlp", 1, DateTimeOffset.UtcNow, "edge", null, [])).ToArray();
-            var ack = await east.SyncDeviceAsync("pump-7", Mesh.Abstractions.Protocol.ApiKeys.Hash(device.Token!), new Mesh.Abstractions.Grains.DeviceSyncBatch(results));
+            var ack = await east.SyncDeviceAsync("pump-7", Mesh.Protocol.ApiKeys.Hash(device.Token!), new Mesh.Abstractions.Grains.DeviceSyncBatch(results));
             Assert.Equal(3, ack.AppliedThrough);
         }
         // The fleet summary is recorded every few seconds, then shipped like any replicated stream.

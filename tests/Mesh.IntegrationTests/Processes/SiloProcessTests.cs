@@ -251,7 +251,7 @@ public class SiloProcessTests : IDisposable
         Assert.Equal(0, result.ExitCode);
         var key = result.Stdout.Split('\n')[0]["key:".Length..].Trim();
         Assert.StartsWith("mesh_", key);
-        var hash = global::Mesh.Abstractions.Protocol.ApiKeys.Hash(key);
+        var hash = global::Mesh.Protocol.ApiKeys.Hash(key);
         Assert.Contains($"{{ \"Name\": \"ops\", \"Sha256\": \"{hash}\", \"Role\": \"admin\" }}", result.Stdout);
         Assert.DoesNotContain(key, result.Stdout.Split('\n')[3]);
     }

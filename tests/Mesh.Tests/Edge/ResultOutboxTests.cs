@@ -151,9 +151,9 @@ public sealed class ResultOutboxTests : IDisposable
         Assert.Contains($"\"data_base64\":\"{Convert.ToBase64String(BitConverter.GetBytes(0.1f))}\"", row);
         Assert.DoesNotContain("\"data\":", row);
 
-        var body = Mesh.Abstractions.Protocol.DeviceSyncJson.WriteBatch([pending.Row]);
+        var body = Mesh.Protocol.DeviceSyncJson.WriteBatch([pending.Row]);
         Assert.Contains(row, System.Text.Encoding.UTF8.GetString(body));
-        var read = Assert.Single(Mesh.Abstractions.Protocol.DeviceSyncJson.ReadBatch(body).Results);
+        var read = Assert.Single(Mesh.Protocol.DeviceSyncJson.ReadBatch(body).Results);
         Assert.Equal((1L, 0.1f, trace), (read.Sequence, read.Outputs[0].AsSpan<float>()[0], read.TraceParent));
     }
 

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Net;
 using Mesh.Abstractions.Grains;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.EdgeBridge.Hosting;
 using Mesh.Edge.Outbox;

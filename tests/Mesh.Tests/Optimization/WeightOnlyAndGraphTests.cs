@@ -1,6 +1,6 @@
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Models;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Optimization;
 using Mesh.SampleModels;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using Mesh.Abstractions.Errors;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 
 namespace Mesh.Tests.Protocol;
 

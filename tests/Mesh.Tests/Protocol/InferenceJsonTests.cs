@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 
 namespace Mesh.Tests.Protocol;

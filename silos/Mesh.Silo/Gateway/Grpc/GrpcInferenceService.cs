@@ -4,7 +4,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
-using Mesh.Abstractions.Protocol;
+using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.Grains.Inference;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Mesh.Abstractions.Protocol;
+namespace Mesh.Protocol;
 
 /// <summary>
 /// Signatures of model artifacts for over-the-air updates: ECDSA P-256 with SHA-256 over the artifact's SHA-256 in

@@ -1,4 +1,4 @@
-namespace Mesh.Abstractions.Protocol;
+namespace Mesh.Protocol;
 
 /// <summary>
 /// What an Open Inference Protocol request asks beyond its tensors: an id to echo, a deadline (Triton's

@@ -7,7 +7,7 @@ using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Tensors;
 
-namespace Mesh.Abstractions.Protocol;
+namespace Mesh.Protocol;
 
 /// <summary>
 /// Predicts as the Open Inference Protocol (KServe V2) writes them in JSON, with Triton's binary tensor

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Mesh.Abstractions.Protocol;
+namespace Mesh.Protocol;
 
 /// <summary>API keys as the gateway stores them: only the SHA-256 of the key, never the key.</summary>
 public static class ApiKeys

@@ -5,7 +5,7 @@ using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Models;
 using Mesh.Abstractions.Tensors;
 
-namespace Mesh.Abstractions.Protocol;
+namespace Mesh.Protocol;
 
 /// <summary>
 /// The edge sync wire format (<c>POST /v2/devices/{id}/sync</c>), written by the bridge and read by the gateway:
