@@ -371,7 +371,7 @@ public sealed class MeshRegions : IAsyncDisposable
         }
 
         // Stopping an Orleans client is CPU-heavy work; done at the moment of the failure it would
-        // compete with the predicts failing over (on a small machine it was the slowest one's extra 20-40 ms).
+        // compete with the predicts failing over (on a 2-core machine it made the slowest of them 15-20 ms slower).
         private static readonly TimeSpan RetiredClientStopDelay = TimeSpan.FromSeconds(1);
         private readonly CancellationTokenSource _disposing = new();
         private Task _retiring = Task.CompletedTask;
