@@ -64,7 +64,7 @@ public sealed class ResultOutbox : IAsyncDisposable
         // The last number ever given: the newest row's, or, once rows were deleted, what the delete kept in meta.
         _lastSequence = Math.Max(Scalar(_writer, "SELECT value FROM meta WHERE key = 'last_seq'"), Scalar(_writer, "SELECT MAX(seq) FROM results"));
         _depth = Scalar(_writer, "SELECT COUNT(*) FROM results");
-        // Read back from SQLite (read once: the writer connection belongs to the commit loop from here on).
+        // Read back from SQLite (read once: from here on the writer connection is used only by whoever holds _write).
         Synchronous = Scalar(_writer, "PRAGMA synchronous") switch { 2 => "FULL", 1 => "NORMAL", var other => other.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         _lostTotal = Scalar(_writer, "SELECT value FROM meta WHERE key = 'lost_total'");
         _insert = _writer.CreateCommand();
