@@ -20,6 +20,7 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
     private int _lane;
     private int _coalescersLostAt;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PredictCoalescer> _coalescers = new(StringComparer.Ordinal);
+    private readonly SuspectLanes _suspectLanes = new();
 
     /// <summary>
     /// Registers an ONNX file as the next version of <paramref name="model"/>; with <paramref name="makeDefault"/>
@@ -64,13 +65,15 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
     /// </remarks>
     public async Task<PredictResponse> PredictAsync(PredictRequest request)
     {
+        ModelName.Validate(request.Model);
         for (var attempt = 0; ; attempt++)
         {
             var lost = gateways?.Lost ?? CancellationToken.None;
             var bound = gateways?.AttemptTimeout ?? Timeout.InfiniteTimeSpan;
+            var coalescer = Coalescer(request.Model);
             try
             {
-                return await PredictOnceAsync(request).WaitAsync(bound, lost);
+                return await PredictOnceAsync(coalescer, request).WaitAsync(bound, lost);
             }
             catch (OperationCanceledException) when (lost.IsCancellationRequested)
             {
@@ -83,7 +86,10 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
             {
                 // Settling after a lost gateway: this call was likely routed to the dead silo, where it would wait the
                 // whole response timeout. It goes again, and the coalescer that counts it as in flight is dropped.
-                _coalescers.TryRemove(request.Model, out _);
+                // The lanes that have kept calls waiting as long are avoided until the cluster has settled.
+                _coalescers.TryRemove(KeyValuePair.Create(request.Model, coalescer));
+                foreach (var lane in coalescer.LanesWaitingLongerThan(bound))
+                    _suspectLanes.Mark(lane.GetPrimaryKeyString(), gateways!.SettlingLeft);
             }
             catch (OrleansMessageRejectionException) when (attempt < 2 && gateways is { Connected: > 0 })
             {
@@ -92,19 +98,25 @@ public sealed class MeshClient(IClusterClient cluster, string? clientId = null, 
         }
     }
 
-    private Task<PredictResponse> PredictOnceAsync(PredictRequest request)
+    private PredictCoalescer Coalescer(string model) =>
+        _coalescers.GetOrAdd(model, m => new PredictCoalescer(() => Lane(m), MaxCallsInFlightPerModel, MaxPredictsPerCall));
+
+    private Task<PredictResponse> PredictOnceAsync(PredictCoalescer coalescer, PredictRequest request)
     {
-        ModelName.Validate(request.Model);
         if (request.Caller is null && clientId is not null) request = request with { Caller = clientId };
-        var model = request.Model;
-        return _coalescers.GetOrAdd(model, m => new PredictCoalescer(() => Lane(m), MaxCallsInFlightPerModel, MaxPredictsPerCall)).PredictAsync(request);
+        return coalescer.PredictAsync(request);
     }
 
     private IInferenceGrain Lane(string model)
     {
-        var lane = (int)((uint)Interlocked.Increment(ref _lane) % InferenceLanes.Default);
-        return cluster.GetGrain<IInferenceGrain>(InferenceLanes.Key(model, lane));
+        var key = InferenceLanes.Key(model, NextLane());
+        // Only while settling are lanes suspect; if every lane is, the last one tried takes the call.
+        for (var tried = 1; tried < InferenceLanes.Default && _suspectLanes.IsSuspect(key); tried++)
+            key = InferenceLanes.Key(model, NextLane());
+        return cluster.GetGrain<IInferenceGrain>(key);
     }
+
+    private int NextLane() => (int)((uint)Interlocked.Increment(ref _lane) % InferenceLanes.Default);
 
     /// <summary>Predicts with the model's default version and returns every output.</summary>
     public Task<PredictResponse> PredictAsync(string model, params NamedTensor[] inputs) =>
@@ -292,12 +304,17 @@ public sealed class GatewayConnectionWatch(TimeSpan settleTime, TimeSpan settlin
     /// How long a predict attempt may wait now before it is sent again: bounded while the cluster settles after a
     /// lost gateway, unbounded (the response timeout) otherwise.
     /// </summary>
-    public TimeSpan AttemptTimeout
+    public TimeSpan AttemptTimeout => SettlingLeft > TimeSpan.Zero ? settlingAttemptTimeout : Timeout.InfiniteTimeSpan;
+
+    /// <summary>How much of the settling period after the last lost gateway is left (zero when not settling).</summary>
+    public TimeSpan SettlingLeft
     {
         get
         {
             var lostAt = Volatile.Read(ref _lostAt);
-            return lostAt != long.MinValue && _clock.GetElapsedTime(lostAt) < settleTime ? settlingAttemptTimeout : Timeout.InfiniteTimeSpan;
+            if (lostAt == long.MinValue) return TimeSpan.Zero;
+            var left = settleTime - _clock.GetElapsedTime(lostAt);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }
     }
 

@@ -11,10 +11,14 @@ namespace Mesh.Client;
 /// message when a call returns. Under load this turns many small messages into few larger ones, which the silo's
 /// batcher then runs together. Orleans costs about the same per message whatever it carries.
 /// </summary>
-internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxInFlight, int maxGroup)
+internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxInFlight, int maxGroup, TimeProvider? clock = null)
 {
     public int MaxInFlight { get; } = maxInFlight;
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly object _gate = new();
+    // Calls sent and not yet answered, with the lane each went to, so a caller that gave up waiting can tell which
+    // lanes are not answering (see LanesWaitingLongerThan).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<object, (IInferenceGrain Lane, long SentAt)> _unanswered = new();
     private readonly List<(PredictRequest Request, TaskCompletionSource<PredictResponse> Done)> _waiting = [];
     private int _inFlight;
 
@@ -22,7 +26,7 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
     {
         // A high-priority predict never waits in the client behind in-flight calls; the silo's queue orders it.
         if (request.Priority == PredictPriority.High)
-            return nextLane().PredictAsync(request);
+            return CallAsync(lane => lane.PredictAsync(request));
         lock (_gate)
         {
             if (_inFlight >= MaxInFlight)
@@ -40,11 +44,30 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
     {
         try
         {
-            return await nextLane().PredictAsync(request);
+            return await CallAsync(lane => lane.PredictAsync(request));
         }
         finally
         {
             SendWaiting();
+        }
+    }
+
+    /// <summary>The lanes of calls sent at least <paramref name="age"/> ago that have no answer yet.</summary>
+    public IReadOnlyList<IInferenceGrain> LanesWaitingLongerThan(TimeSpan age) =>
+        _unanswered.Values.Where(c => _clock.GetElapsedTime(c.SentAt) >= age).Select(c => c.Lane).Distinct().ToList();
+
+    private async Task<T> CallAsync<T>(Func<IInferenceGrain, Task<T>> call)
+    {
+        var lane = nextLane();
+        var token = new object();
+        _unanswered[token] = (lane, _clock.GetTimestamp());
+        try
+        {
+            return await call(lane);
+        }
+        finally
+        {
+            _unanswered.TryRemove(token, out _);
         }
     }
 
@@ -101,7 +124,7 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
     {
         try
         {
-            var outcomes = await nextLane().PredictManyAsync(group.Select(g => g.Request).ToArray());
+            var outcomes = await CallAsync(lane => lane.PredictManyAsync(group.Select(g => g.Request).ToArray()));
             Complete(group, outcomes);
         }
         catch (Exception e)
@@ -122,7 +145,7 @@ internal sealed class PredictCoalescer(Func<IInferenceGrain> nextLane, int maxIn
                 inputs.Add(group[i].Request.Inputs);
             }
             var stacked = group[0].Request with { Inputs = TensorStacking.Stack(inputs) };
-            var outcome = await nextLane().PredictStackedAsync(stacked, rows);
+            var outcome = await CallAsync(lane => lane.PredictStackedAsync(stacked, rows));
             if (outcome.Each is { } each)
             {
                 Complete(group, each);

@@ -113,6 +113,30 @@ public class PredictCoalescerTests
     }
 
     /// <summary>An inference lane whose every call waits until the test answers it.</summary>
+    [Fact]
+    public async Task The_lanes_of_calls_left_unanswered_past_an_age_are_named_and_answered_ones_are_not()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var silent = new HandAnsweredLane();
+        var answering = new HandAnsweredLane();
+        var next = 0;
+        var coalescer = new PredictCoalescer(() => next++ % 2 == 0 ? silent : answering, maxInFlight: 4, maxGroup: 256, clock);
+        var toSilent = coalescer.PredictAsync(Row(1));
+        clock.Advance(TimeSpan.FromMilliseconds(500));
+        var toAnswering = coalescer.PredictAsync(Row(2));
+        Assert.Empty(coalescer.LanesWaitingLongerThan(TimeSpan.FromSeconds(1)));
+
+        clock.Advance(TimeSpan.FromMilliseconds(600));
+        Assert.Same(silent, Assert.Single(coalescer.LanesWaitingLongerThan(TimeSpan.FromSeconds(1))));
+        Assert.Equal(2, coalescer.LanesWaitingLongerThan(TimeSpan.FromMilliseconds(500)).Count);
+
+        answering.Calls[0].Single!.SetResult(Answer(2));
+        await toAnswering;
+        silent.Calls[0].Single!.SetResult(Answer(1));
+        await toSilent;
+        Assert.Empty(coalescer.LanesWaitingLongerThan(TimeSpan.Zero));
+    }
+
     private sealed class HandAnsweredLane : IInferenceGrain
     {
         public List<Call> Calls { get; } = [];
