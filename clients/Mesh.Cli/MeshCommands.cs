@@ -7,6 +7,7 @@ using Mesh.Abstractions.Models;
 using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
+using Mesh.Client.Http;
 
 namespace Mesh.Cli;
 

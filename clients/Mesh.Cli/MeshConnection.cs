@@ -4,6 +4,7 @@ using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Mesh.Client.Http;
 
 namespace Mesh.Cli;
 

@@ -15,6 +15,7 @@ using Mesh.SampleModels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Mesh.Client.Http;
 
 namespace Mesh.Benchmarks;
 

@@ -8,6 +8,7 @@ using Mesh.Protocol;
 using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.Client.Grpc;
+using Mesh.Client.Http;
 
 namespace Mesh.Cli.Bench;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Net.Http.Headers;
 using Mesh.Abstractions.Errors;
 using Mesh.Abstractions.Grains;
 using Mesh.Abstractions.Inference;
+using Mesh.Client.Http;
 using Mesh.Protocol;
 using Mesh.Abstractions.Telemetry;
 using Mesh.Abstractions.Tensors;
@@ -58,6 +58,10 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift
             {
                 (response, origin) = (await ForwardAsync(request), RegionOrigin);
             }
+            catch (MeshHttpException e)
+            {
+                throw new FallbackUnavailableException(request.Model, $"the region answered {e.Status}: {e.Message}");
+            }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 throw new FallbackUnavailableException(request.Model, e.Message);
@@ -73,7 +77,7 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift
                 {
                     (response, origin) = (await ForwardAsync(request), RegionOrigin);
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or MeshException)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or MeshHttpException or MeshException)
                 {
                     logger.LogDebug("Region unreachable for a low-confidence predict of {Model}; the local answer stands: {Error}", request.Model, e.Message);
                 }
@@ -104,20 +108,11 @@ public sealed class EdgePredictor(LocalModels models, ResultOutbox outbox, Drift
         return max;
     }
 
+    // Binary tensors both ways, as every HTTP client of the mesh sends them; the fallback timeout bounds the whole call.
     private async Task<PredictResponse> ForwardAsync(PredictRequest request)
     {
-        var (body, _) = InferenceJson.WriteRequest(request with { Version = null }, InferOptions.Default, binaryInputs: false);
-        using var message = new HttpRequestMessage(HttpMethod.Post, $"v2/devices/{Uri.EscapeDataString(_options.DeviceId)}/models/{Uri.EscapeDataString(request.Model)}/infer")
-        {
-            Content = new ByteArrayContent(body),
-        };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.Token);
         using var timeout = new CancellationTokenSource(_options.FallbackTimeout);
-        using var answer = await http.CreateClient(SyncWorker.HttpClientName).SendAsync(message, timeout.Token);
-        var bytes = await answer.Content.ReadAsByteArrayAsync(timeout.Token);
-        if (!answer.IsSuccessStatusCode)
-            throw new HttpRequestException($"the region answered {(int)answer.StatusCode}: {System.Text.Encoding.UTF8.GetString(bytes)}", null, answer.StatusCode);
-        return InferenceJson.ReadResponse(bytes, null).Response;
+        var region = MeshHttpClient.ForDevice(http.CreateClient(SyncWorker.HttpClientName), _options.DeviceId, _options.Token);
+        return await region.PredictAsync(request with { Version = null }, cancellation: timeout.Token);
     }
 }

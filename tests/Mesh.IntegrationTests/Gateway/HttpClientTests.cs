@@ -3,6 +3,7 @@ using Mesh.Abstractions.Tensors;
 using Mesh.Client;
 using Mesh.IntegrationTests.Infrastructure;
 using Mesh.SampleModels;
+using Mesh.Client.Http;
 
 namespace Mesh.IntegrationTests.Gateway;
 

@@ -5,7 +5,7 @@ using Mesh.Abstractions.Inference;
 using Mesh.Abstractions.Models;
 using Mesh.Protocol;
 
-namespace Mesh.Client;
+namespace Mesh.Client.Http;
 
 /// <summary>
 /// The mesh through its HTTP gateway (the Open Inference Protocol), for callers that cannot or should not join
@@ -13,8 +13,16 @@ namespace Mesh.Client;
 /// tensors are never written as JSON numbers. Errors arrive as <see cref="MeshHttpException"/> with the
 /// gateway's status and message.
 /// </summary>
-public sealed class MeshHttpClient(HttpClient http, string? apiKey = null)
+/// <param name="modelsPath">Where the models are: <c>v2/models</c>, or a device's own route (see <see cref="ForDevice"/>).</param>
+public sealed class MeshHttpClient(HttpClient http, string? apiKey = null, string modelsPath = "v2/models")
 {
+    /// <summary>
+    /// A device asking its region with its own token (the edge bridge's fallback): predicts go to
+    /// <c>v2/devices/{id}/models/{m}/infer</c> and are metered to <c>device:ID</c>; only the default version is served.
+    /// </summary>
+    public static MeshHttpClient ForDevice(HttpClient http, string deviceId, string token) =>
+        new(http, token, $"v2/devices/{Uri.EscapeDataString(deviceId)}/models");
+
     public async Task<PredictResponse> PredictAsync(PredictRequest request, InferOptions? options = null, CancellationToken cancellation = default)
     {
         var infer = (options ?? InferOptions.Default) with { AllOutputsBinary = true };
@@ -78,8 +86,8 @@ public sealed class MeshHttpClient(HttpClient http, string? apiKey = null)
         return new TensorSpec(t.GetProperty("name").GetString()!, type, shape, new string?[shape.Length]);
     }).ToArray();
 
-    private static string ModelPath(string model, int? version) =>
-        $"v2/models/{Uri.EscapeDataString(model)}" + (version is int v ? $"/versions/{v}" : "");
+    private string ModelPath(string model, int? version) =>
+        $"{modelsPath}/{Uri.EscapeDataString(model)}" + (version is int v ? $"/versions/{v}" : "");
 
     private HttpRequestMessage Request(HttpMethod method, string path)
     {
