@@ -32,4 +32,19 @@ public class GatewayConnectionWatchTests
         Assert.Equal(0, watch.Connected);
         Assert.Equal(TimeSpan.FromSeconds(1), watch.AttemptTimeout);
     }
+
+    [Fact]
+    public void Settling_time_left_counts_down_from_the_last_lost_gateway()
+    {
+        var clock = new FakeTimeProvider();
+        var watch = new GatewayConnectionWatch(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(1), clock);
+        Assert.Equal(TimeSpan.Zero, watch.SettlingLeft);
+        watch.NotifyGatewayCountChanged(2, 0, connectionRecovered: false);
+        Assert.Equal(TimeSpan.Zero, watch.SettlingLeft);
+        watch.NotifyGatewayCountChanged(1, 2, connectionRecovered: false);
+        clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(TimeSpan.FromSeconds(10), watch.SettlingLeft);
+        clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(TimeSpan.Zero, watch.SettlingLeft);
+    }
 }
