@@ -23,4 +23,19 @@ public class SuspectLanesTests
         clock.Advance(TimeSpan.FromSeconds(0.2));
         Assert.False(lanes.IsSuspect("m#3"));
     }
+
+    [Fact]
+    public void Each_lane_keeps_its_own_period_when_marks_overlap()
+    {
+        var clock = new FakeTimeProvider();
+        var lanes = new SuspectLanes(clock);
+        lanes.Mark("m#1", TimeSpan.FromSeconds(10));
+        lanes.Mark("m#2", TimeSpan.FromSeconds(2));
+        clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.False(lanes.IsSuspect("m#2"));
+        Assert.True(lanes.IsSuspect("m#1"));
+        Assert.False(lanes.IsSuspect("m#5"));
+        clock.Advance(TimeSpan.FromSeconds(8));
+        Assert.False(lanes.IsSuspect("m#1"));
+    }
 }
